@@ -1,0 +1,17 @@
+//! Muse's text-generation engine: a loaded model with its tokenizer and chat template, the decode
+//! loop (prefill, sample, stream, stop), and teacher-forced scoring.
+//!
+//! The loop is library code so the CLI, the server and tests share it; the CLI only formats.
+
+mod chat;
+mod error;
+mod generate;
+mod score;
+mod text_model;
+mod utf8;
+
+pub use chat::{ChatMessage, ChatTemplate};
+pub use error::EngineError;
+pub use generate::{FinishReason, GenerateRequest, Generation, Timings};
+pub use score::{ScoreInput, Scored};
+pub use text_model::TextModel;

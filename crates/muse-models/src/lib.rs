@@ -1,0 +1,20 @@
+//! Model file formats and transformer architectures for Muse.
+//!
+//! * [`gguf`] — the GGUF container (llama.cpp's format): metadata and memory-mapped tensors.
+//! * [`tokenizer`] — byte-level BPE tokenizers rebuilt from GGUF metadata on top of HF `tokenizers`.
+//! * [`llama`] — Llama-family decoder (RoPE, RMSNorm, SwiGLU, grouped-query attention) computing on
+//!   the quantized weights in place, with a preallocated KV cache.
+//! * [`catalog`] — what a model file or folder is (architecture, format, quantization, size).
+//!
+//! Models return logits; choosing tokens is `muse-sample`'s job.
+
+pub mod catalog;
+mod error;
+pub mod gguf;
+pub mod llama;
+pub mod tokenizer;
+
+pub use error::ModelError;
+pub use gguf::GgufFile;
+pub use llama::{KvCache, Llama, LlamaConfig, LogitsMode};
+pub use tokenizer::GgufTokenizer;

@@ -1,0 +1,533 @@
+//! Llama-family decoder-only transformer on GGUF weights (Touvron et al. 2023, "LLaMA"), as laid out
+//! by llama.cpp's `llama` architecture: pre-norm blocks with RMSNorm (Zhang & Sennrich 2019), rotary
+//! position embeddings (Su et al. 2021) on adjacent pairs — llama.cpp's converter permutes Q/K rows
+//! so the GGUF weights use the "normal" (interleaved) rotation rather than HF's half-split —,
+//! grouped-query attention (Ainslie et al. 2023) and a SwiGLU feed-forward (Shazeer 2020).
+//!
+//! Every projection runs on the quantized weights through `muse-kernels`; activations are f32. The KV
+//! cache is preallocated per sequence and grows by doubling, so a decode step allocates nothing but
+//! per-head score buffers, and GQA reads the shared K/V heads in place instead of repeating them.
+
+use crate::error::ModelError;
+use crate::gguf::{GgufFile, TensorInfo};
+use muse_kernels::{MatmulScratch, QWeight, f32ops, matmul};
+use rayon::prelude::*;
+
+/// Longest run of prompt tokens pushed through the model at once (bounds scratch memory).
+const PREFILL_CHUNK: usize = 512;
+
+/// Hyper-parameters, from the `llama.*` metadata keys.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LlamaConfig {
+    pub n_layer: usize,
+    pub dim: usize,
+    pub n_head: usize,
+    pub n_head_kv: usize,
+    pub head_dim: usize,
+    pub ffn_dim: usize,
+    pub vocab: usize,
+    pub context: usize,
+    pub rope_base: f32,
+    pub rope_dim: usize,
+    /// Linear RoPE scaling: positions are divided by this.
+    pub rope_linear_scale: f32,
+    pub rms_eps: f32,
+}
+
+impl LlamaConfig {
+    pub fn from_gguf(g: &GgufFile) -> Result<Self, ModelError> {
+        let arch = g.architecture()?.to_string();
+        let key = |k: &str| format!("{arch}.{k}");
+        let n_head = g.get_u64(&key("attention.head_count"))? as usize;
+        let dim = g.get_u64(&key("embedding_length"))? as usize;
+        if n_head == 0 || dim % n_head != 0 {
+            return Err(ModelError::Config(format!(
+                "embedding_length {dim} is not divisible by head_count {n_head}"
+            )));
+        }
+        let head_dim = match g.get(&key("attention.key_length")) {
+            Some(v) => v.as_u64().unwrap_or(0) as usize,
+            None => dim / n_head,
+        };
+        let n_head_kv = match g.get(&key("attention.head_count_kv")) {
+            Some(v) => v.as_u64().unwrap_or(n_head as u64) as usize,
+            None => n_head,
+        };
+        if n_head_kv == 0 || n_head % n_head_kv != 0 {
+            return Err(ModelError::Config(format!(
+                "head_count {n_head} is not a multiple of head_count_kv {n_head_kv}"
+            )));
+        }
+        let tokens = g
+            .get("tokenizer.ggml.tokens")
+            .and_then(|v| v.as_array())
+            .map(|a| a.len());
+        let vocab = match g.get(&key("vocab_size")).and_then(|v| v.as_u64()) {
+            Some(v) => v as usize,
+            None => tokens.unwrap_or(0),
+        };
+        let rope_dim = match g.get(&key("rope.dimension_count")) {
+            Some(v) => v.as_u64().unwrap_or(head_dim as u64) as usize,
+            None => head_dim,
+        };
+        if rope_dim > head_dim || rope_dim % 2 != 0 {
+            return Err(ModelError::Config(format!(
+                "rope dimension {rope_dim} does not fit head size {head_dim}"
+            )));
+        }
+        let scaling = g
+            .get(&key("rope.scaling.type"))
+            .and_then(|v| v.as_str())
+            .unwrap_or("none");
+        let rope_linear_scale = match scaling {
+            "linear" => g.get_f64(&key("rope.scaling.factor"))? as f32,
+            _ => 1.0,
+        };
+        Ok(Self {
+            n_layer: g.get_u64(&key("block_count"))? as usize,
+            dim,
+            n_head,
+            n_head_kv,
+            head_dim,
+            ffn_dim: g.get_u64(&key("feed_forward_length"))? as usize,
+            vocab,
+            context: g.get_u64(&key("context_length"))? as usize,
+            rope_base: g
+                .get(&key("rope.freq_base"))
+                .and_then(|v| v.as_f64())
+                .unwrap_or(10_000.0) as f32,
+            rope_dim,
+            rope_linear_scale,
+            rms_eps: g.get_f64(&key("attention.layer_norm_rms_epsilon"))? as f32,
+        })
+    }
+
+    fn q_dim(&self) -> usize {
+        self.n_head * self.head_dim
+    }
+    fn kv_dim(&self) -> usize {
+        self.n_head_kv * self.head_dim
+    }
+}
+
+/// Which logits a forward pass returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogitsMode {
+    /// Only the last position's (generation).
+    Last,
+    /// Every position's (scoring).
+    All,
+}
+
+struct Layer {
+    attn_norm: Vec<f32>,
+    ffn_norm: Vec<f32>,
+    wq: TensorInfo,
+    wk: TensorInfo,
+    wv: TensorInfo,
+    wo: TensorInfo,
+    w_gate: TensorInfo,
+    w_up: TensorInfo,
+    w_down: TensorInfo,
+}
+
+/// A loaded Llama-architecture model.
+pub struct Llama {
+    gguf: GgufFile,
+    cfg: LlamaConfig,
+    layers: Vec<Layer>,
+    tok_embd: TensorInfo,
+    output_norm: Vec<f32>,
+    output: TensorInfo,
+    inv_freq: Vec<f32>,
+}
+
+/// Architectures this module runs (GGUF `general.architecture`).
+pub const SUPPORTED_ARCHITECTURES: &[&str] = &["llama"];
+
+fn matrix_info(
+    g: &GgufFile,
+    name: &str,
+    rows: usize,
+    cols: usize,
+) -> Result<TensorInfo, ModelError> {
+    let info = g
+        .tensor_info(name)
+        .ok_or_else(|| ModelError::MissingTensor(name.into()))?;
+    if info.rows_cols() != (rows, cols) {
+        return Err(ModelError::TensorShape {
+            name: name.into(),
+            expected: vec![cols, rows],
+            found: info.dims.clone(),
+        });
+    }
+    // Validate the byte length once here so forward passes cannot fail on it.
+    g.matrix(name)?;
+    Ok(info.clone())
+}
+
+fn vector(g: &GgufFile, name: &str, len: usize) -> Result<Vec<f32>, ModelError> {
+    let v = g.f32_vec(name)?;
+    if v.len() != len {
+        return Err(ModelError::TensorShape {
+            name: name.into(),
+            expected: vec![len],
+            found: vec![v.len()],
+        });
+    }
+    Ok(v)
+}
+
+impl Llama {
+    /// Build the model over an opened GGUF file; checks every tensor's presence, type and shape.
+    pub fn load(gguf: GgufFile) -> Result<Self, ModelError> {
+        let arch = gguf.architecture()?;
+        if !SUPPORTED_ARCHITECTURES.contains(&arch) {
+            return Err(ModelError::UnsupportedArchitecture {
+                arch: arch.into(),
+                supported: SUPPORTED_ARCHITECTURES.join(", "),
+            });
+        }
+        let cfg = LlamaConfig::from_gguf(&gguf)?;
+        let (d, qd, kvd, f) = (cfg.dim, cfg.q_dim(), cfg.kv_dim(), cfg.ffn_dim);
+        let mut layers = Vec::with_capacity(cfg.n_layer);
+        for i in 0..cfg.n_layer {
+            let n = |s: &str| format!("blk.{i}.{s}.weight");
+            layers.push(Layer {
+                attn_norm: vector(&gguf, &n("attn_norm"), d)?,
+                ffn_norm: vector(&gguf, &n("ffn_norm"), d)?,
+                wq: matrix_info(&gguf, &n("attn_q"), qd, d)?,
+                wk: matrix_info(&gguf, &n("attn_k"), kvd, d)?,
+                wv: matrix_info(&gguf, &n("attn_v"), kvd, d)?,
+                wo: matrix_info(&gguf, &n("attn_output"), d, qd)?,
+                w_gate: matrix_info(&gguf, &n("ffn_gate"), f, d)?,
+                w_up: matrix_info(&gguf, &n("ffn_up"), f, d)?,
+                w_down: matrix_info(&gguf, &n("ffn_down"), d, f)?,
+            });
+        }
+        let tok_embd = matrix_info(&gguf, "token_embd.weight", cfg.vocab, d)?;
+        // Tied embeddings: without `output.weight` the embedding matrix is the LM head.
+        let output = match gguf.tensor_info("output.weight") {
+            Some(_) => matrix_info(&gguf, "output.weight", cfg.vocab, d)?,
+            None => tok_embd.clone(),
+        };
+        let output_norm = vector(&gguf, "output_norm.weight", d)?;
+        let half = cfg.rope_dim / 2;
+        // Llama 3.x ships per-frequency divisors for its long-context RoPE as `rope_freqs.weight`.
+        let factors = match gguf.tensor_info("rope_freqs.weight") {
+            Some(_) => vector(&gguf, "rope_freqs.weight", half)?,
+            None => vec![1.0; half],
+        };
+        let inv_freq = (0..half)
+            .map(|i| {
+                let f = (cfg.rope_base as f64).powf(-2.0 * i as f64 / cfg.rope_dim as f64);
+                (f / factors[i] as f64) as f32
+            })
+            .collect();
+        Ok(Self {
+            gguf,
+            cfg,
+            layers,
+            tok_embd,
+            output_norm,
+            output,
+            inv_freq,
+        })
+    }
+
+    pub fn config(&self) -> &LlamaConfig {
+        &self.cfg
+    }
+
+    pub fn gguf(&self) -> &GgufFile {
+        &self.gguf
+    }
+
+    fn w(&self, info: &TensorInfo) -> Result<QWeight<'_>, ModelError> {
+        let (rows, cols) = info.rows_cols();
+        Ok(QWeight::new(
+            info.ty,
+            self.gguf.tensor_bytes(info),
+            rows,
+            cols,
+        )?)
+    }
+
+    /// A fresh KV cache with room for `capacity` positions (grows on demand up to the context).
+    pub fn new_cache(&self, capacity: usize) -> KvCache {
+        KvCache::new(&self.cfg, capacity.min(self.cfg.context).max(1))
+    }
+
+    /// Run `tokens` at the positions following what `cache` holds, append their keys and values to
+    /// it, and write logits into `logits` (`vocab` values for `Last`, `tokens × vocab` for `All`).
+    pub fn forward(
+        &self,
+        tokens: &[u32],
+        cache: &mut KvCache,
+        mode: LogitsMode,
+        logits: &mut Vec<f32>,
+    ) -> Result<(), ModelError> {
+        let total = cache.len + tokens.len();
+        if total > self.cfg.context {
+            return Err(ModelError::ContextOverflow {
+                tokens: total,
+                context: self.cfg.context,
+            });
+        }
+        if let Some(&id) = tokens.iter().find(|&&t| t as usize >= self.cfg.vocab) {
+            return Err(ModelError::TokenOutOfRange {
+                id,
+                vocab: self.cfg.vocab,
+            });
+        }
+        let vocab = self.cfg.vocab;
+        logits.clear();
+        let chunks: Vec<&[u32]> = tokens.chunks(PREFILL_CHUNK).collect();
+        let n_chunks = chunks.len();
+        for (ci, chunk) in chunks.into_iter().enumerate() {
+            let last_chunk = ci + 1 == n_chunks;
+            let hidden = self.forward_chunk(chunk, cache)?;
+            let t = chunk.len();
+            let rows = match mode {
+                LogitsMode::All => 0..t,
+                LogitsMode::Last if last_chunk => t - 1..t,
+                LogitsMode::Last => continue,
+            };
+            let s = &mut cache.scratch;
+            let x = &hidden[rows.start * self.cfg.dim..rows.end * self.cfg.dim];
+            s.mm.prepare(x, self.cfg.dim);
+            let start = logits.len();
+            logits.resize(start + rows.len() * vocab, 0.0);
+            matmul(&self.w(&self.output)?, x, &s.mm, &mut logits[start..])?;
+        }
+        Ok(())
+    }
+
+    /// One chunk through all layers; returns the final-normed hidden states (`t × dim`).
+    fn forward_chunk(&self, tokens: &[u32], cache: &mut KvCache) -> Result<Vec<f32>, ModelError> {
+        let cfg = &self.cfg;
+        let (t, d, qd, kvd, ff) = (
+            tokens.len(),
+            cfg.dim,
+            cfg.q_dim(),
+            cfg.kv_dim(),
+            cfg.ffn_dim,
+        );
+        let pos0 = cache.len;
+        cache.reserve(pos0 + t, cfg.context);
+        let s = &mut cache.scratch;
+        s.resize(t, cfg);
+        let embd = self.w(&self.tok_embd)?;
+        for (i, &id) in tokens.iter().enumerate() {
+            embd.dequantize_row(id as usize, &mut s.x[i * d..(i + 1) * d])?;
+        }
+        let (cos, sin) = self.rope_table(pos0, t);
+        for (li, layer) in self.layers.iter().enumerate() {
+            // Attention block.
+            rms_norm(&s.x, &layer.attn_norm, cfg.rms_eps, &mut s.h);
+            s.mm.prepare(&s.h, d);
+            matmul(&self.w(&layer.wq)?, &s.h, &s.mm, &mut s.q)?;
+            matmul(&self.w(&layer.wk)?, &s.h, &s.mm, &mut s.k)?;
+            matmul(&self.w(&layer.wv)?, &s.h, &s.mm, &mut s.v)?;
+            rope(&mut s.q, cfg.head_dim, cfg.rope_dim, &cos, &sin);
+            rope(&mut s.k, cfg.head_dim, cfg.rope_dim, &cos, &sin);
+            let (kc, vc) = (&mut cache.k[li], &mut cache.v[li]);
+            kc[pos0 * kvd..(pos0 + t) * kvd].copy_from_slice(&s.k);
+            vc[pos0 * kvd..(pos0 + t) * kvd].copy_from_slice(&s.v);
+            attention(cfg, pos0, &s.q, kc, vc, &mut s.att);
+            s.mm.prepare(&s.att, qd);
+            matmul(&self.w(&layer.wo)?, &s.att, &s.mm, &mut s.o)?;
+            add_assign(&mut s.x, &s.o);
+            // Feed-forward block: down(silu(gate(h)) * up(h)).
+            rms_norm(&s.x, &layer.ffn_norm, cfg.rms_eps, &mut s.h);
+            s.mm.prepare(&s.h, d);
+            matmul(&self.w(&layer.w_gate)?, &s.h, &s.mm, &mut s.gate)?;
+            matmul(&self.w(&layer.w_up)?, &s.h, &s.mm, &mut s.up)?;
+            for (g, u) in s.gate.iter_mut().zip(&s.up) {
+                *g = *g / (1.0 + (-*g).exp()) * u;
+            }
+            s.mm.prepare(&s.gate, ff);
+            matmul(&self.w(&layer.w_down)?, &s.gate, &s.mm, &mut s.o)?;
+            add_assign(&mut s.x, &s.o);
+        }
+        cache.len = pos0 + t;
+        let mut out = vec![0.0; t * d];
+        rms_norm(&s.x, &self.output_norm, cfg.rms_eps, &mut out);
+        Ok(out)
+    }
+
+    /// cos/sin of every (position, frequency) pair of this chunk.
+    fn rope_table(&self, pos0: usize, t: usize) -> (Vec<f32>, Vec<f32>) {
+        let half = self.inv_freq.len();
+        let mut cos = Vec::with_capacity(t * half);
+        let mut sin = Vec::with_capacity(t * half);
+        for p in pos0..pos0 + t {
+            let pos = p as f32 / self.cfg.rope_linear_scale;
+            for &f in &self.inv_freq {
+                let a = pos * f;
+                cos.push(a.cos());
+                sin.push(a.sin());
+            }
+        }
+        (cos, sin)
+    }
+}
+
+fn add_assign(x: &mut [f32], y: &[f32]) {
+    for (a, b) in x.iter_mut().zip(y) {
+        *a += b;
+    }
+}
+
+/// RMSNorm per row of `w.len()` values: x / sqrt(mean(x²) + eps) · w.
+fn rms_norm(x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) {
+    let d = w.len();
+    for (xr, or) in x.chunks_exact(d).zip(out.chunks_exact_mut(d)) {
+        let ss: f64 = xr.iter().map(|v| (*v as f64) * (*v as f64)).sum();
+        let scale = (1.0 / (ss / d as f64 + eps as f64).sqrt()) as f32;
+        for ((o, v), g) in or.iter_mut().zip(xr).zip(w) {
+            *o = v * scale * g;
+        }
+    }
+}
+
+/// Rotate adjacent pairs of the first `rope_dim` values of every head.
+fn rope(x: &mut [f32], head_dim: usize, rope_dim: usize, cos: &[f32], sin: &[f32]) {
+    let half = rope_dim / 2;
+    if half == 0 {
+        return;
+    }
+    let tokens = cos.len() / half;
+    let per_token = x.len() / tokens.max(1);
+    for (t, row) in x.chunks_exact_mut(per_token).enumerate() {
+        let (c, s) = (
+            &cos[t * half..(t + 1) * half],
+            &sin[t * half..(t + 1) * half],
+        );
+        for head in row.chunks_exact_mut(head_dim) {
+            for i in 0..half {
+                let (a, b) = (head[2 * i], head[2 * i + 1]);
+                head[2 * i] = a * c[i] - b * s[i];
+                head[2 * i + 1] = a * s[i] + b * c[i];
+            }
+        }
+    }
+}
+
+/// Causal grouped-query attention of `t` new queries against the cache (positions `0..pos0 + t`).
+fn attention(cfg: &LlamaConfig, pos0: usize, q: &[f32], k: &[f32], v: &[f32], out: &mut [f32]) {
+    let (hd, nh, kvd) = (cfg.head_dim, cfg.n_head, cfg.kv_dim());
+    let group = cfg.n_head / cfg.n_head_kv;
+    let scale = 1.0 / (hd as f32).sqrt();
+    out.par_chunks_mut(hd)
+        .enumerate()
+        .for_each_init(Vec::new, |scores: &mut Vec<f32>, (i, o)| {
+            let (t, h) = (i / nh, i % nh);
+            let qh = &q[i * hd..(i + 1) * hd];
+            let kv_off = (h / group) * hd;
+            let n = pos0 + t + 1;
+            scores.clear();
+            let mut max = f32::NEG_INFINITY;
+            for p in 0..n {
+                let s = f32ops::dot(qh, &k[p * kvd + kv_off..p * kvd + kv_off + hd]) * scale;
+                max = max.max(s);
+                scores.push(s);
+            }
+            let mut sum = 0.0;
+            for s in scores.iter_mut() {
+                *s = (*s - max).exp();
+                sum += *s;
+            }
+            o.fill(0.0);
+            let inv = 1.0 / sum;
+            for (p, s) in scores.iter().enumerate() {
+                f32ops::axpy(s * inv, &v[p * kvd + kv_off..p * kvd + kv_off + hd], o);
+            }
+        });
+}
+
+/// Per-sequence decode state: the KV cache of every layer and reusable scratch buffers.
+pub struct KvCache {
+    k: Vec<Vec<f32>>,
+    v: Vec<Vec<f32>>,
+    len: usize,
+    capacity: usize,
+    kv_dim: usize,
+    scratch: Scratch,
+}
+
+impl KvCache {
+    fn new(cfg: &LlamaConfig, capacity: usize) -> Self {
+        let kv_dim = cfg.kv_dim();
+        Self {
+            k: (0..cfg.n_layer)
+                .map(|_| vec![0.0; capacity * kv_dim])
+                .collect(),
+            v: (0..cfg.n_layer)
+                .map(|_| vec![0.0; capacity * kv_dim])
+                .collect(),
+            len: 0,
+            capacity,
+            kv_dim,
+            scratch: Scratch::default(),
+        }
+    }
+
+    /// Positions filled so far.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Forget everything after the first `len` positions (e.g. to reuse a shared prompt prefix).
+    pub fn truncate(&mut self, len: usize) {
+        self.len = self.len.min(len);
+    }
+
+    fn reserve(&mut self, needed: usize, context: usize) {
+        if needed <= self.capacity {
+            return;
+        }
+        let cap = needed.max(self.capacity * 2).min(context.max(needed));
+        for buf in self.k.iter_mut().chain(self.v.iter_mut()) {
+            buf.resize(cap * self.kv_dim, 0.0);
+        }
+        self.capacity = cap;
+    }
+}
+
+#[derive(Default)]
+struct Scratch {
+    x: Vec<f32>,
+    h: Vec<f32>,
+    q: Vec<f32>,
+    k: Vec<f32>,
+    v: Vec<f32>,
+    att: Vec<f32>,
+    o: Vec<f32>,
+    gate: Vec<f32>,
+    up: Vec<f32>,
+    mm: MatmulScratch,
+}
+
+impl Scratch {
+    fn resize(&mut self, t: usize, c: &LlamaConfig) {
+        let (d, qd, kvd, f) = (c.dim, c.q_dim(), c.kv_dim(), c.ffn_dim);
+        for (buf, n) in [
+            (&mut self.x, d),
+            (&mut self.h, d),
+            (&mut self.q, qd),
+            (&mut self.k, kvd),
+            (&mut self.v, kvd),
+            (&mut self.att, qd),
+            (&mut self.o, d),
+            (&mut self.gate, f),
+            (&mut self.up, f),
+        ] {
+            buf.resize(t * n, 0.0);
+        }
+    }
+}

@@ -1,0 +1,293 @@
+//! Byte-level BPE tokenizers rebuilt from GGUF metadata.
+//!
+//! A GGUF file carries its vocabulary (`tokenizer.ggml.tokens`, `token_type`), its BPE merges and the
+//! name of its pre-tokenizer (`tokenizer.ggml.pre`). We rebuild an HF `tokenizers` pipeline from
+//! those: the BPE model, the pre-tokenizer regex llama.cpp uses for that name (`llama-vocab.cpp`),
+//! and the control tokens as special added tokens so chat markers such as `<|im_start|>` stay single
+//! tokens. Parity with llama.cpp's own tokenizer is tested on the fixture texts.
+//!
+//! Decoding goes through a per-token byte table (GPT-2's byte↔unicode alphabet reversed), which is
+//! what streaming needs: a multi-byte character split across tokens is only emitted once complete.
+
+use crate::error::ModelError;
+use crate::gguf::GgufFile;
+use std::collections::HashMap;
+use tokenizers::models::bpe::BPE;
+use tokenizers::pre_tokenizers::byte_level::ByteLevel;
+use tokenizers::pre_tokenizers::digits::Digits;
+use tokenizers::pre_tokenizers::sequence::Sequence;
+use tokenizers::pre_tokenizers::split::{Split, SplitPattern};
+use tokenizers::{AddedToken, PreTokenizerWrapper, SplitDelimiterBehavior, Tokenizer};
+
+/// GGUF token types (`llama_token_type`).
+const TYPE_CONTROL: i64 = 3;
+const TYPE_USER_DEFINED: i64 = 4;
+
+/// Llama 3's pre-tokenizer split (llama.cpp `LLAMA_VOCAB_PRE_TYPE_LLAMA3`).
+const LLAMA3_SPLIT: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+/// Qwen2's: as Llama 3's but one digit at a time.
+const QWEN2_SPLIT: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+
+const SUPPORTED_PRE: &str = "default, gpt2, smollm, llama3 (llama-bpe), qwen2";
+
+/// A tokenizer rebuilt from a GGUF file.
+pub struct GgufTokenizer {
+    inner: Tokenizer,
+    tokens: Vec<String>,
+    pieces: Vec<Vec<u8>>,
+    bos: Option<u32>,
+    eos: Option<u32>,
+    add_bos: bool,
+    eog: Vec<u32>,
+}
+
+impl std::fmt::Debug for GgufTokenizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GgufTokenizer")
+            .field("vocab", &self.tokens.len())
+            .field("bos", &self.bos)
+            .finish()
+    }
+}
+
+/// GPT-2's reversible byte → printable-char alphabet, inverted.
+fn unicode_to_byte() -> HashMap<char, u8> {
+    let mut map = HashMap::with_capacity(256);
+    let mut extra = 0u32;
+    for b in 0u32..256 {
+        let printable =
+            (33..=126).contains(&b) || (161..=172).contains(&b) || (174..=255).contains(&b);
+        let c = if printable {
+            b
+        } else {
+            extra += 1;
+            255 + extra
+        };
+        if let Some(c) = char::from_u32(c) {
+            map.insert(c, b as u8);
+        }
+    }
+    map
+}
+
+fn tok_err(e: impl std::fmt::Display) -> ModelError {
+    ModelError::Tokenizer(e.to_string())
+}
+
+impl GgufTokenizer {
+    pub fn from_gguf(g: &GgufFile) -> Result<Self, ModelError> {
+        let model = g.get_str("tokenizer.ggml.model")?;
+        if model != "gpt2" {
+            return Err(ModelError::Tokenizer(format!(
+                "tokenizer model `{model}` is not supported yet (supported: gpt2 byte-level BPE)"
+            )));
+        }
+        let tokens: Vec<String> = g
+            .get("tokenizer.ggml.tokens")
+            .and_then(|v| v.as_array())
+            .ok_or_else(|| ModelError::MissingKey {
+                key: "tokenizer.ggml.tokens".into(),
+            })?
+            .iter()
+            .map(|v| v.as_str().unwrap_or_default().to_string())
+            .collect();
+        let types: Vec<i64> = match g
+            .get("tokenizer.ggml.token_type")
+            .and_then(|v| v.as_array())
+        {
+            Some(a) => a.iter().map(|v| v.as_f64().unwrap_or(1.0) as i64).collect(),
+            None => vec![1; tokens.len()],
+        };
+        let merges: Vec<(String, String)> = g
+            .get("tokenizer.ggml.merges")
+            .and_then(|v| v.as_array())
+            .ok_or_else(|| ModelError::MissingKey {
+                key: "tokenizer.ggml.merges".into(),
+            })?
+            .iter()
+            .filter_map(|v| v.as_str())
+            .filter_map(|m| {
+                m.split_once(' ')
+                    .map(|(a, b)| (a.to_string(), b.to_string()))
+            })
+            .collect();
+        let vocab: tokenizers::models::bpe::Vocab = tokens
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.clone(), i as u32))
+            .collect();
+        let bpe = BPE::builder()
+            .vocab_and_merges(vocab, merges)
+            .build()
+            .map_err(tok_err)?;
+        let mut inner = Tokenizer::new(bpe);
+
+        let pre = g
+            .get("tokenizer.ggml.pre")
+            .and_then(|v| v.as_str())
+            .unwrap_or("default");
+        let byte_level =
+            |regex: bool| PreTokenizerWrapper::ByteLevel(ByteLevel::new(false, false, regex));
+        let split = |re: &str| -> Result<PreTokenizerWrapper, ModelError> {
+            let s = Split::new(
+                SplitPattern::Regex(re.into()),
+                SplitDelimiterBehavior::Isolated,
+                false,
+            )
+            .map_err(tok_err)?;
+            Ok(PreTokenizerWrapper::Split(s))
+        };
+        let pre_tok = match pre {
+            "default" | "gpt2" | "gpt-2" => byte_level(true),
+            "smollm" => PreTokenizerWrapper::Sequence(Sequence::new(vec![
+                PreTokenizerWrapper::Digits(Digits::new(true)),
+                byte_level(true),
+            ])),
+            "llama3" | "llama-bpe" | "llama-v3" => {
+                PreTokenizerWrapper::Sequence(Sequence::new(vec![
+                    split(LLAMA3_SPLIT)?,
+                    byte_level(false),
+                ]))
+            }
+            "qwen2" => PreTokenizerWrapper::Sequence(Sequence::new(vec![
+                split(QWEN2_SPLIT)?,
+                byte_level(false),
+            ])),
+            other => {
+                return Err(ModelError::Tokenizer(format!(
+                    "pre-tokenizer `{other}` is not supported (supported: {SUPPORTED_PRE})"
+                )));
+            }
+        };
+        inner.with_pre_tokenizer(Some(pre_tok));
+        inner.with_decoder(Some(ByteLevel::default()));
+
+        let mut special = Vec::new();
+        let mut user = Vec::new();
+        for (t, ty) in tokens.iter().zip(&types) {
+            match *ty {
+                TYPE_CONTROL => special.push(AddedToken::from(t.clone(), true)),
+                TYPE_USER_DEFINED => user.push(AddedToken::from(t.clone(), false)),
+                _ => {}
+            }
+        }
+        inner.add_special_tokens(&special);
+        inner.add_tokens(&user);
+
+        let byte_of = unicode_to_byte();
+        let pieces = tokens
+            .iter()
+            .zip(types.iter().chain(std::iter::repeat(&1)))
+            .map(|(t, &ty)| match ty {
+                TYPE_CONTROL => Vec::new(),
+                TYPE_USER_DEFINED => t.as_bytes().to_vec(),
+                _ => t
+                    .chars()
+                    .map(|c| byte_of.get(&c).copied().unwrap_or(b'?'))
+                    .collect(),
+            })
+            .collect();
+
+        let id = |key: &str| {
+            g.get(key)
+                .and_then(|v| v.as_u64())
+                .and_then(|v| u32::try_from(v).ok())
+        };
+        let bos = id("tokenizer.ggml.bos_token_id");
+        let eos = id("tokenizer.ggml.eos_token_id");
+        let add_bos = g
+            .get("tokenizer.ggml.add_bos_token")
+            .and_then(|v| v.as_bool())
+            .unwrap_or(false);
+        // End-of-generation: EOS, EOT, and the turn-end markers of the common chat formats (as
+        // llama.cpp's `special_eog_ids`).
+        let mut eog: Vec<u32> = [
+            eos,
+            id("tokenizer.ggml.eot_token_id"),
+            id("tokenizer.ggml.eom_token_id"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        for (i, (t, &ty)) in tokens.iter().zip(&types).enumerate() {
+            let turn_end = matches!(
+                t.as_str(),
+                "<|im_end|>"
+                    | "<|eot_id|>"
+                    | "<|end|>"
+                    | "<end_of_turn>"
+                    | "<|endoftext|>"
+                    | "<|eom_id|>"
+            );
+            if ty == TYPE_CONTROL && turn_end && !eog.contains(&(i as u32)) {
+                eog.push(i as u32);
+            }
+        }
+        Ok(Self {
+            inner,
+            tokens,
+            pieces,
+            bos,
+            eos,
+            add_bos,
+            eog,
+        })
+    }
+
+    pub fn vocab_size(&self) -> usize {
+        self.tokens.len()
+    }
+
+    /// Encode text; control tokens written in the text (e.g. `<|im_start|>`) become their ids.
+    /// A BOS token is prepended when the model's metadata asks for it.
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>, ModelError> {
+        let enc = self.inner.encode(text, false).map_err(tok_err)?;
+        let mut ids = Vec::with_capacity(enc.len() + 1);
+        if self.add_bos
+            && let Some(b) = self.bos
+        {
+            ids.push(b);
+        }
+        ids.extend_from_slice(enc.get_ids());
+        Ok(ids)
+    }
+
+    /// The bytes token `id` stands for (control tokens: none).
+    pub fn piece_bytes(&self, id: u32) -> &[u8] {
+        self.pieces
+            .get(id as usize)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+
+    /// Decode ids to text, skipping control tokens; invalid UTF-8 becomes U+FFFD.
+    pub fn decode(&self, ids: &[u32]) -> String {
+        let bytes: Vec<u8> = ids
+            .iter()
+            .flat_map(|&i| self.piece_bytes(i).iter().copied())
+            .collect();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    /// The vocabulary string of a token (as stored in the file).
+    pub fn token_text(&self, id: u32) -> Option<&str> {
+        self.tokens.get(id as usize).map(String::as_str)
+    }
+
+    pub fn bos(&self) -> Option<u32> {
+        self.bos
+    }
+
+    pub fn eos(&self) -> Option<u32> {
+        self.eos
+    }
+
+    pub fn adds_bos(&self) -> bool {
+        self.add_bos
+    }
+
+    /// Whether `id` ends generation.
+    pub fn is_eog(&self, id: u32) -> bool {
+        self.eog.contains(&id)
+    }
+}
