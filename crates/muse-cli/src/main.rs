@@ -25,6 +25,8 @@ enum Command {
     Score(commands::score::Args),
     /// List the installed models.
     Models(commands::models::Args),
+    /// Measure prefill and decode speed (like llama-bench).
+    Bench(commands::bench::Args),
 }
 
 fn main() -> ExitCode {
@@ -41,6 +43,7 @@ fn main() -> ExitCode {
         Command::Generate(a) => commands::generate::run(a),
         Command::Score(a) => commands::score::run(a),
         Command::Models(a) => commands::models::run(a),
+        Command::Bench(a) => commands::bench::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -3,6 +3,7 @@
 //!
 //! The loop is library code so the CLI, the server and tests share it; the CLI only formats.
 
+mod bench;
 mod chat;
 mod error;
 mod generate;
@@ -10,6 +11,7 @@ mod score;
 mod text_model;
 mod utf8;
 
+pub use bench::BenchResult;
 pub use chat::{ChatMessage, ChatTemplate};
 pub use error::EngineError;
 pub use generate::{FinishReason, GenerateRequest, Generation, Timings};

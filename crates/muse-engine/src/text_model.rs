@@ -70,6 +70,11 @@ impl TextModel {
         &self.llama
     }
 
+    /// Mutable access, e.g. for [`Llama::set_exact_f32`].
+    pub fn llama_mut(&mut self) -> &mut Llama {
+        &mut self.llama
+    }
+
     /// Context length in tokens.
     pub fn context(&self) -> usize {
         self.llama.config().context

@@ -83,6 +83,7 @@ impl<'a> QWeight<'a> {
 #[derive(Debug, Default)]
 pub struct MatmulScratch {
     q8: Q8Acts,
+    exact_f32: bool,
 }
 
 impl MatmulScratch {
@@ -90,9 +91,16 @@ impl MatmulScratch {
         Self::default()
     }
 
+    /// Route every format through row dequantization and f32 dot products, without quantizing
+    /// the activations: several times slower, but exact up to f32 rounding — the reference the
+    /// quantized kernels are judged against.
+    pub fn set_exact_f32(&mut self, exact: bool) {
+        self.exact_f32 = exact;
+    }
+
     /// Quantize `x` once; every following [`matmul`] with the same input reuses it.
     pub fn prepare(&mut self, x: &[f32], cols: usize) {
-        if cols % 32 == 0 && cols > 0 {
+        if !self.exact_f32 && cols % 32 == 0 && cols > 0 {
             self.q8.quantize(x, cols);
         }
     }
@@ -125,7 +133,11 @@ pub fn matmul(
             out.len()
         )));
     }
-    let kernel = kernel_for(w.ty);
+    let kernel = if scratch.exact_f32 {
+        None
+    } else {
+        kernel_for(w.ty)
+    };
     if kernel.is_some() && (scratch.q8.cols() != cols || scratch.q8.tokens() != tokens) {
         return Err(KernelError::Shape(
             "activations were not prepared for this input".into(),

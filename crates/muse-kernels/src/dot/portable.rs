@@ -29,7 +29,7 @@ pub(super) fn q4_1(w: &[u8], a: Q8Row<'_>) -> f32 {
     for b in 0..common_blocks(w, 20, &a) {
         let blk = &w[b * 20..b * 20 + 20];
         let s = nibble_dot(&blk[4..20], &a.qs[b * 32..b * 32 + 32]);
-        acc += f16_at(blk, 0) * a.d[b] * s as f32 + f16_at(blk, 2) * a.d[b] * a.isum[b] as f32;
+        acc += f16_at(blk, 0) * a.d[b] * s as f32 + f16_at(blk, 2) * a.s[b];
     }
     acc
 }
