@@ -18,6 +18,12 @@
 //! two correct quantized implementations may differ — see the generator), and in full on prompts
 //! whose 20 steps are all decided by more.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test that meets bad data should fail loudly"
+)]
+
 mod common;
 
 use muse_engine::{ScoreInput, TextModel};

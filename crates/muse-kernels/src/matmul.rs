@@ -100,7 +100,7 @@ impl MatmulScratch {
 
     /// Quantize `x` once; every following [`matmul`] with the same input reuses it.
     pub fn prepare(&mut self, x: &[f32], cols: usize) {
-        if !self.exact_f32 && cols % 32 == 0 && cols > 0 {
+        if !self.exact_f32 && cols.is_multiple_of(32) && cols > 0 {
             self.q8.quantize(x, cols);
         }
     }
@@ -120,7 +120,7 @@ pub fn matmul(
     out: &mut [f32],
 ) -> Result<(), KernelError> {
     let (rows, cols) = (w.rows, w.cols);
-    if cols == 0 || x.len() % cols != 0 {
+    if cols == 0 || !x.len().is_multiple_of(cols) {
         return Err(KernelError::Shape(format!(
             "input of {} values for a matrix with {cols} columns",
             x.len()

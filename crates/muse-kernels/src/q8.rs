@@ -51,7 +51,7 @@ impl Q8Acts {
 
     /// Quantize `x` (`tokens` × `cols`, row-major; `cols` a multiple of 32), reusing the buffers.
     pub fn quantize(&mut self, x: &[f32], cols: usize) {
-        debug_assert!(cols % 32 == 0 && cols > 0 && x.len() % cols == 0);
+        debug_assert!(cols.is_multiple_of(32) && cols > 0 && x.len().is_multiple_of(cols));
         let tokens = x.len() / cols;
         let nb = cols / 32;
         self.cols = cols;

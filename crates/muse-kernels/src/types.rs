@@ -132,7 +132,7 @@ impl GgmlType {
     /// Bytes taken by a row of `cols` values, or an error if `cols` is not a whole number of blocks.
     pub fn row_bytes(self, cols: usize) -> Result<usize, KernelError> {
         let block = self.block_len();
-        if cols % block != 0 {
+        if !cols.is_multiple_of(block) {
             return Err(KernelError::RaggedRow {
                 ty: self,
                 cols,

@@ -40,7 +40,7 @@ impl LlamaConfig {
         let key = |k: &str| format!("{arch}.{k}");
         let n_head = g.get_u64(&key("attention.head_count"))? as usize;
         let dim = g.get_u64(&key("embedding_length"))? as usize;
-        if n_head == 0 || dim % n_head != 0 {
+        if n_head == 0 || !dim.is_multiple_of(n_head) {
             return Err(ModelError::Config(format!(
                 "embedding_length {dim} is not divisible by head_count {n_head}"
             )));
@@ -53,7 +53,7 @@ impl LlamaConfig {
             Some(v) => v.as_u64().unwrap_or(n_head as u64) as usize,
             None => n_head,
         };
-        if n_head_kv == 0 || n_head % n_head_kv != 0 {
+        if n_head_kv == 0 || !n_head.is_multiple_of(n_head_kv) {
             return Err(ModelError::Config(format!(
                 "head_count {n_head} is not a multiple of head_count_kv {n_head_kv}"
             )));

@@ -1,5 +1,11 @@
 //! Bad model files give typed errors naming the problem — never a panic.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test that meets bad data should fail loudly"
+)]
+
 use muse_models::{GgufFile, Llama, ModelError};
 use std::path::{Path, PathBuf};
 

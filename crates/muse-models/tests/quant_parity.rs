@@ -5,6 +5,12 @@
 //! The same file also exercises the GGUF reader end to end (metadata, alignment, tensor offsets),
 //! and the quantized dot-product kernels against the reference values.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test that meets bad data should fail loudly"
+)]
+
 use muse_kernels::{GgmlType, MatmulScratch, matmul};
 use muse_models::GgufFile;
 use std::path::Path;

@@ -1,6 +1,12 @@
 //! Table-driven distribution tests for each processor, in the style of llama.cpp's
 //! `tests/test-sampling.cpp`: input probabilities + parameter → expected probabilities.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test that meets bad data should fail loudly"
+)]
+
 use muse_sample::{Candidates, min_p, temperature, top_k, top_p};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;

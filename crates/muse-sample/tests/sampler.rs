@@ -1,5 +1,11 @@
 //! Sampler-level tests: penalties, greedy, NaN handling, and statistics of the draw.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test that meets bad data should fail loudly"
+)]
+
 use muse_sample::{
     Penalties, SampleError, Sampler, SamplingParams, TokenHistory, apply_penalties, greedy,
 };

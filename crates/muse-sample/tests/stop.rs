@@ -1,5 +1,11 @@
 //! Streaming stop-string matcher tests.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test that meets bad data should fail loudly"
+)]
+
 use muse_sample::{StopMatcher, StopStep};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;

@@ -1,5 +1,11 @@
 //! Shared test helpers: locating the packaged models installed by `./setup.sh`.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test that meets bad data should fail loudly"
+)]
+
 use std::path::PathBuf;
 
 /// The models directory: `$MUSE_HOME/models`, else the repository's `models/`.
