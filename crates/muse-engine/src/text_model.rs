@@ -30,6 +30,8 @@ impl TextModel {
     pub fn load(path: &Path) -> Result<Self, EngineError> {
         let t0 = Instant::now();
         let gguf = GgufFile::open(path)?;
+        // Name an unsupported architecture before anything else can fail on it.
+        muse_models::llama::check_architecture(&gguf)?;
         let tokenizer = GgufTokenizer::from_gguf(&gguf)?;
         let template = match gguf.get("tokenizer.chat_template").and_then(|v| v.as_str()) {
             Some(src) => Some(ChatTemplate::new(src)?),

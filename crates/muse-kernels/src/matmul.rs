@@ -6,7 +6,7 @@
 //! and reuse it for every token, so nothing is ever dequantized whole.
 
 use crate::dequant::dequantize_row;
-use crate::dot::{DotFn, kernel_for};
+use crate::dot::{Dot4Fn, DotFn, kernel4_for, kernel_for};
 use crate::f32ops;
 use crate::q8::Q8Acts;
 use crate::types::{GgmlType, KernelError};
@@ -194,9 +194,20 @@ fn tile(
     let mut t = vec![0.0f32; tokens * n];
     match kernel {
         Some(k) => {
+            let k4: Option<Dot4Fn> = kernel4_for(w.ty);
             for (i, r) in rows.enumerate() {
                 let wr = w.row(r);
-                for tok in 0..tokens {
+                let mut tok = 0;
+                if let Some(k4) = k4 {
+                    while tok + 4 <= tokens {
+                        let v = k4(wr, &[q8.row(tok), q8.row(tok + 1), q8.row(tok + 2), q8.row(tok + 3)]);
+                        for (j, val) in v.into_iter().enumerate() {
+                            t[(tok + j) * n + i] = val;
+                        }
+                        tok += 4;
+                    }
+                }
+                for tok in tok..tokens {
                     t[tok * n + i] = k(wr, q8.row(tok));
                 }
             }

@@ -51,6 +51,25 @@ impl Q8Acts {
 
     /// Quantize `x` (`tokens` × `cols`, row-major; `cols` a multiple of 32), reusing the buffers.
     pub fn quantize(&mut self, x: &[f32], cols: usize) {
+        #[cfg(target_arch = "x86_64")]
+        if crate::cpu::simd_level() >= crate::cpu::SimdLevel::Avx2 {
+            // SAFETY: AVX2 and FMA were detected at run time.
+            unsafe { self.quantize_avx2(x, cols) };
+            return;
+        }
+        self.quantize_body(x, cols);
+    }
+
+    /// The same body compiled with AVX2, where `round_ties_even` is one `vroundps` instead of a
+    /// libm call per value (which took 5% of prefill time).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn quantize_avx2(&mut self, x: &[f32], cols: usize) {
+        self.quantize_body(x, cols);
+    }
+
+    #[inline(always)]
+    fn quantize_body(&mut self, x: &[f32], cols: usize) {
         debug_assert!(cols.is_multiple_of(32) && cols > 0 && x.len().is_multiple_of(cols));
         let tokens = x.len() / cols;
         let nb = cols / 32;

@@ -179,16 +179,19 @@ fn vector(g: &GgufFile, name: &str, len: usize) -> Result<Vec<f32>, ModelError> 
     Ok(v)
 }
 
+/// An error naming the architecture unless this module runs it.
+pub fn check_architecture(gguf: &GgufFile) -> Result<(), ModelError> {
+    let arch = gguf.architecture()?;
+    if SUPPORTED_ARCHITECTURES.contains(&arch) {
+        return Ok(());
+    }
+    Err(ModelError::UnsupportedArchitecture { arch: arch.into(), supported: SUPPORTED_ARCHITECTURES.join(", ") })
+}
+
 impl Llama {
     /// Build the model over an opened GGUF file; checks every tensor's presence, type and shape.
     pub fn load(gguf: GgufFile) -> Result<Self, ModelError> {
-        let arch = gguf.architecture()?;
-        if !SUPPORTED_ARCHITECTURES.contains(&arch) {
-            return Err(ModelError::UnsupportedArchitecture {
-                arch: arch.into(),
-                supported: SUPPORTED_ARCHITECTURES.join(", "),
-            });
-        }
+        check_architecture(&gguf)?;
         let cfg = LlamaConfig::from_gguf(&gguf)?;
         let (d, qd, kvd, f) = (cfg.dim, cfg.q_dim(), cfg.kv_dim(), cfg.ffn_dim);
         let mut layers = Vec::with_capacity(cfg.n_layer);

@@ -261,6 +261,62 @@ unsafe fn q8_0_vnni512_impl(w: &[u8], a: Q8Row<'_>) -> f32 {
     }
 }
 
+/// Q4_1 against four tokens at once (prefill): each weight block pair is unpacked once and used
+/// four times, which is where the per-token kernel spends most of its instructions.
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+unsafe fn q4_1_vnni512_x4_impl(w: &[u8], a: &[Q8Row<'_>; 4]) -> [f32; 4] {
+    let nb = a.iter().map(|r| common_blocks(w, 20, r)).min().unwrap_or(0);
+    // SAFETY: as in `q4_1_vnni512_impl`, for each of the four rows.
+    unsafe {
+        let mask = _mm512_set1_epi8(0x0F);
+        let spread = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+        let mut acc = [_mm512_setzero_ps(); 4];
+        let mut corr = [_mm_setzero_ps(); 4];
+        let wp = w.as_ptr();
+        let mut b = 0;
+        while b + 2 <= nb {
+            let p0 = wp.add(b * 20);
+            let p1 = p0.add(20);
+            let dm = _mm_cvtph_ps(_mm_insert_epi32::<1>(_mm_cvtsi32_si128(read_u32(p0)), read_u32(p1)));
+            let dsh = _mm_shuffle_ps::<0b11_01_10_00>(dm, dm);
+            let q = _mm256_set_m128i(
+                _mm_loadu_si128(p1.add(4) as *const __m128i),
+                _mm_loadu_si128(p0.add(4) as *const __m128i),
+            );
+            let z = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(q), _mm256_srli_epi16::<4>(q));
+            let z = _mm512_shuffle_i64x2::<0b11_01_10_00>(_mm512_and_si512(z, mask), _mm512_and_si512(z, mask));
+            for k in 0..4 {
+                let r = a.get_unchecked(k);
+                let da = _mm_castsi128_ps(_mm_loadl_epi64(r.d.as_ptr().add(b) as *const __m128i));
+                let sa = _mm_castsi128_ps(_mm_loadl_epi64(r.s.as_ptr().add(b) as *const __m128i));
+                let prod = _mm_mul_ps(dsh, _mm_movelh_ps(da, sa));
+                corr[k] = _mm_add_ps(corr[k], prod);
+                let x = _mm512_loadu_si512(r.qs.as_ptr().add(b * 32) as *const __m512i);
+                let dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), z, x);
+                let scale = _mm512_permutexvar_ps(spread, _mm512_castps128_ps512(prod));
+                acc[k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), scale, acc[k]);
+            }
+            b += 2;
+        }
+        let mut out = [0.0f32; 4];
+        for k in 0..4 {
+            let c = corr[k];
+            out[k] = _mm512_reduce_add_ps(acc[k])
+                + _mm_cvtss_f32(_mm_movehl_ps(c, c))
+                + _mm_cvtss_f32(_mm_shuffle_ps::<0b11_11_11_11>(c, c));
+            if b < nb {
+                out[k] += q4_1_vnni_impl(&w[b * 20..], a[k].skip_blocks(b));
+            }
+        }
+        out
+    }
+}
+
+pub(super) fn q4_1_vnni_x4(w: &[u8], a: &[Q8Row<'_>; 4]) -> [f32; 4] {
+    // SAFETY: handed out by `kernel4_for` only after AVX-512 VNNI was detected.
+    unsafe { q4_1_vnni512_x4_impl(w, a) }
+}
+
 macro_rules! safe_wrappers {
     ($($name:ident => $imp:ident),*) => {$(
         pub(super) fn $name(w: &[u8], a: Q8Row<'_>) -> f32 {
