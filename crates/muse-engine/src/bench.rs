@@ -34,7 +34,7 @@ impl TextModel {
     /// `decode` greedy single-token steps.
     pub fn bench(&self, prefill: usize, decode: usize) -> Result<BenchResult, EngineError> {
         let context = self.context();
-        if prefill == 0 || prefill > context || decode + 8 > context {
+        if prefill == 0 || prefill > context || decode.saturating_add(8) > context {
             return Err(EngineError::InvalidParameter {
                 name: "bench sizes",
                 problem: format!(

@@ -8,6 +8,7 @@ use crate::utf8::Utf8Stream;
 use muse_models::LogitsMode;
 use muse_sample::{Sampler, SamplingParams, StopMatcher};
 use serde::Serialize;
+use std::ops::ControlFlow;
 use std::time::Instant;
 
 /// What to generate.
@@ -44,6 +45,8 @@ pub enum FinishReason {
     Stop,
     /// The token budget (or the context) ran out.
     Length,
+    /// The consumer of the stream asked to stop (closed pipe, disconnected client).
+    Cancelled,
 }
 
 /// Measured speeds of one generation.
@@ -86,11 +89,12 @@ impl TextModel {
         self.render_chat(&messages)
     }
 
-    /// Generate, calling `on_text` with each piece of text as soon as it is final.
+    /// Generate, calling `on_text` with each piece of text as soon as it is final; it returns
+    /// `ControlFlow::Break(())` to cancel (finish reason `cancelled`).
     pub fn generate(
         &self,
         req: &GenerateRequest,
-        mut on_text: impl FnMut(&str),
+        mut on_text: impl FnMut(&str) -> ControlFlow<()>,
     ) -> Result<Generation, EngineError> {
         let mut sampler = Sampler::new(req.sampling.clone())?;
         if req.max_tokens == 0 {
@@ -115,7 +119,9 @@ impl TextModel {
         for &id in &ids {
             sampler.accept(id);
         }
-        let mut cache = self.llama.new_cache(ids.len() + budget);
+        // Start small; the cache doubles as generation proceeds, so a huge --max-tokens costs nothing
+        // until it is used.
+        let mut cache = self.llama.new_cache(ids.len() + budget.min(256));
         let mut logits = Vec::new();
 
         let t0 = Instant::now();
@@ -127,11 +133,13 @@ impl TextModel {
         let mut stop = StopMatcher::new(req.stop.clone());
         let mut utf8 = Utf8Stream::default();
         let mut out = String::new();
+        let mut cancelled = false;
         let mut emit = |s: &str, out: &mut String| {
-            if !s.is_empty() {
-                on_text(s);
+            if !s.is_empty() && !cancelled {
+                cancelled = on_text(s).is_break();
                 out.push_str(s);
             }
+            cancelled
         };
         let mut generated = 0;
         let mut forwards = 0;
@@ -146,7 +154,10 @@ impl TextModel {
             generated += 1;
             let piece = utf8.push(self.tokenizer.piece_bytes(tok));
             let step = stop.push(&piece);
-            emit(&step.emit, &mut out);
+            if emit(&step.emit, &mut out) {
+                finish = FinishReason::Cancelled;
+                break;
+            }
             if step.stopped {
                 finish = FinishReason::Stop;
                 break;
@@ -158,7 +169,7 @@ impl TextModel {
                 .forward(&[tok], &mut cache, LogitsMode::Last, &mut logits)?;
             forwards += 1;
         }
-        if !stop.is_stopped() {
+        if !stop.is_stopped() && finish != FinishReason::Cancelled {
             let tail = utf8.finish();
             let step = stop.push(&tail);
             emit(&step.emit, &mut out);

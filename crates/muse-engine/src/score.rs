@@ -5,6 +5,9 @@ use crate::text_model::TextModel;
 use muse_models::LogitsMode;
 use serde::Serialize;
 
+/// Tokens per forward pass when scoring.
+const SCORE_CHUNK: usize = 256;
+
 /// What to score.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ScoreInput {
@@ -47,11 +50,20 @@ impl TextModel {
         let vocab = self.llama.config().vocab;
         let mut cache = self.llama.new_cache(ids.len());
         let mut logits = Vec::new();
-        self.llama
-            .forward(&ids, &mut cache, LogitsMode::All, &mut logits)?;
-        let logprobs: Vec<f64> = (0..ids.len() - 1)
-            .map(|i| log_prob(&logits[i * vocab..(i + 1) * vocab], ids[i + 1] as usize))
-            .collect();
+        let mut logprobs = Vec::with_capacity(ids.len() - 1);
+        // Chunk by chunk through one cache, so memory holds SCORE_CHUNK × vocab logits at a time
+        // rather than the whole text's (8k tokens × 128k vocab would be 4 GB).
+        let mut start = 0;
+        for chunk in ids.chunks(SCORE_CHUNK) {
+            self.llama
+                .forward(chunk, &mut cache, LogitsMode::All, &mut logits)?;
+            for (j, row) in logits.chunks_exact(vocab).enumerate() {
+                if let Some(&next) = ids.get(start + j + 1) {
+                    logprobs.push(log_prob(row, next as usize));
+                }
+            }
+            start += chunk.len();
+        }
         let mean = logprobs.iter().sum::<f64>() / logprobs.len() as f64;
         Ok(Scored {
             token_ids: ids,

@@ -61,6 +61,14 @@ mod tests {
     }
 
     #[test]
+    fn a_truncated_sequence_followed_by_ascii_is_replaced_not_swallowed() {
+        let mut s = Utf8Stream::default();
+        assert_eq!(s.push(b"\xf0\x9f"), "");
+        assert_eq!(s.push(b"A"), "\u{FFFD}A");
+        assert_eq!(s.finish(), "");
+    }
+
+    #[test]
     fn invalid_bytes_become_replacement_characters() {
         let mut s = Utf8Stream::default();
         assert_eq!(s.push(b"a\xffb"), "a\u{FFFD}b");

@@ -8,7 +8,7 @@
 //!   KV cache): llama.cpp's quantized path. Both it and Muse's quantized path quantize activations to
 //!   8 bits per 32-value block (llama.cpp with an f16 scale, Muse with f32) and sum in different
 //!   orders, so each sits a few hundredths of a nat from the exact function (measured on this text:
-//!   llama.cpp 0.052 mean / 0.25 max, Muse 0.057 / 0.35). Tolerances: mean |Δ| to llama.cpp ≤ 0.1 and
+//!   llama.cpp 0.052 mean / 0.25 max, Muse 0.051 / 0.24). Tolerances: mean |Δ| to llama.cpp ≤ 0.1 and
 //!   max ≤ 0.6 nats; Muse's own distance from the exact reference at most 1.5× llama.cpp's; top-1 equal
 //!   wherever llama.cpp's top-2 margin exceeds 0.3 nats (a closer call may flip under that noise and
 //!   must then be in llama.cpp's top 5); tokenization identical on every fixture string.

@@ -6,7 +6,7 @@
 //! and reuse it for every token, so nothing is ever dequantized whole.
 
 use crate::dequant::dequantize_row;
-use crate::dot::{Dot4Fn, DotFn, kernel4_for, kernel_for};
+use crate::dot::{Dot4Fn, DotFn, kernel_for, kernel4_for};
 use crate::f32ops;
 use crate::q8::Q8Acts;
 use crate::types::{GgmlType, KernelError};
@@ -31,7 +31,7 @@ impl<'a> QWeight<'a> {
         cols: usize,
     ) -> Result<Self, KernelError> {
         let row_bytes = ty.row_bytes(cols)?;
-        let expected = row_bytes * rows;
+        let expected = row_bytes.checked_mul(rows).unwrap_or(usize::MAX);
         if data.len() != expected {
             return Err(KernelError::WrongByteLength {
                 ty,
@@ -200,7 +200,15 @@ fn tile(
                 let mut tok = 0;
                 if let Some(k4) = k4 {
                     while tok + 4 <= tokens {
-                        let v = k4(wr, &[q8.row(tok), q8.row(tok + 1), q8.row(tok + 2), q8.row(tok + 3)]);
+                        let v = k4(
+                            wr,
+                            &[
+                                q8.row(tok),
+                                q8.row(tok + 1),
+                                q8.row(tok + 2),
+                                q8.row(tok + 3),
+                            ],
+                        );
                         for (j, val) in v.into_iter().enumerate() {
                             t[(tok + j) * n + i] = val;
                         }

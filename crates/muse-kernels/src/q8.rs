@@ -50,7 +50,14 @@ impl Q8Acts {
     }
 
     /// Quantize `x` (`tokens` × `cols`, row-major; `cols` a multiple of 32), reusing the buffers.
+    /// A shape that breaks those rules leaves the buffers empty (0 tokens), which every kernel and
+    /// [`crate::matmul`] treat as "not prepared".
     pub fn quantize(&mut self, x: &[f32], cols: usize) {
+        if cols == 0 || !cols.is_multiple_of(32) || !x.len().is_multiple_of(cols) {
+            self.cols = cols;
+            self.tokens = 0;
+            return;
+        }
         #[cfg(target_arch = "x86_64")]
         if crate::cpu::simd_level() >= crate::cpu::SimdLevel::Avx2 {
             // SAFETY: AVX2 and FMA were detected at run time.
@@ -70,7 +77,6 @@ impl Q8Acts {
 
     #[inline(always)]
     fn quantize_body(&mut self, x: &[f32], cols: usize) {
-        debug_assert!(cols.is_multiple_of(32) && cols > 0 && x.len().is_multiple_of(cols));
         let tokens = x.len() / cols;
         let nb = cols / 32;
         self.cols = cols;

@@ -35,25 +35,38 @@ pub struct LlamaConfig {
 }
 
 impl LlamaConfig {
+    /// Read and validate the hyper-parameters: every size must be positive and consistent, so a
+    /// crafted file fails here with a message instead of panicking or allocating wildly later.
     pub fn from_gguf(g: &GgufFile) -> Result<Self, ModelError> {
         let arch = g.architecture()?.to_string();
         let key = |k: &str| format!("{arch}.{k}");
-        let n_head = g.get_u64(&key("attention.head_count"))? as usize;
-        let dim = g.get_u64(&key("embedding_length"))? as usize;
-        if n_head == 0 || !dim.is_multiple_of(n_head) {
+        let size = |k: &str| -> Result<usize, ModelError> {
+            let v = g.get_u64(&key(k))?;
+            usize::try_from(v).ok().filter(|&v| v > 0).ok_or_else(|| {
+                ModelError::Config(format!("`{}` must be a positive size, got {v}", key(k)))
+            })
+        };
+        let size_or = |k: &str, default: usize| -> Result<usize, ModelError> {
+            match g.get(&key(k)) {
+                Some(_) => size(k),
+                None => Ok(default),
+            }
+        };
+        let n_head = size("attention.head_count")?;
+        let dim = size("embedding_length")?;
+        if !dim.is_multiple_of(n_head) {
             return Err(ModelError::Config(format!(
                 "embedding_length {dim} is not divisible by head_count {n_head}"
             )));
         }
-        let head_dim = match g.get(&key("attention.key_length")) {
-            Some(v) => v.as_u64().unwrap_or(0) as usize,
-            None => dim / n_head,
-        };
-        let n_head_kv = match g.get(&key("attention.head_count_kv")) {
-            Some(v) => v.as_u64().unwrap_or(n_head as u64) as usize,
-            None => n_head,
-        };
-        if n_head_kv == 0 || !n_head.is_multiple_of(n_head_kv) {
+        let head_dim = size_or("attention.key_length", dim / n_head)?;
+        if n_head.checked_mul(head_dim).is_none_or(|q| q > 1 << 24) {
+            return Err(ModelError::Config(format!(
+                "{n_head} heads of {head_dim} values is implausibly large"
+            )));
+        }
+        let n_head_kv = size_or("attention.head_count_kv", n_head)?;
+        if !n_head.is_multiple_of(n_head_kv) {
             return Err(ModelError::Config(format!(
                 "head_count {n_head} is not a multiple of head_count_kv {n_head_kv}"
             )));
@@ -62,43 +75,76 @@ impl LlamaConfig {
             .get("tokenizer.ggml.tokens")
             .and_then(|v| v.as_array())
             .map(|a| a.len());
-        let vocab = match g.get(&key("vocab_size")).and_then(|v| v.as_u64()) {
-            Some(v) => v as usize,
-            None => tokens.unwrap_or(0),
-        };
-        let rope_dim = match g.get(&key("rope.dimension_count")) {
-            Some(v) => v.as_u64().unwrap_or(head_dim as u64) as usize,
-            None => head_dim,
-        };
+        let vocab = size_or("vocab_size", tokens.unwrap_or(0))?;
+        if vocab == 0 {
+            return Err(ModelError::Config("the vocabulary is empty".into()));
+        }
+        let rope_dim = size_or("rope.dimension_count", head_dim)?;
         if rope_dim > head_dim || rope_dim % 2 != 0 {
             return Err(ModelError::Config(format!(
                 "rope dimension {rope_dim} does not fit head size {head_dim}"
             )));
         }
-        let scaling = g
-            .get(&key("rope.scaling.type"))
-            .and_then(|v| v.as_str())
-            .unwrap_or("none");
+        let scaling = match g.get(&key("rope.scaling.type")) {
+            Some(v) => v.as_str().ok_or_else(|| ModelError::WrongKeyType {
+                key: key("rope.scaling.type"),
+                expected: "a string",
+            })?,
+            None => "none",
+        };
         let rope_linear_scale = match scaling {
-            "linear" => g.get_f64(&key("rope.scaling.factor"))? as f32,
-            _ => 1.0,
+            "none" => 1.0,
+            "linear" => {
+                let f = g.get_f64(&key("rope.scaling.factor"))?;
+                if !(f.is_finite() && f > 0.0) {
+                    return Err(ModelError::Config(format!(
+                        "rope.scaling.factor must be > 0, got {f}"
+                    )));
+                }
+                f as f32
+            }
+            other => {
+                return Err(ModelError::Config(format!(
+                    "RoPE scaling `{other}` is not supported (supported: none, linear)"
+                )));
+            }
+        };
+        let n_layer = size("block_count")?;
+        // Each layer has nine tensors; a count the file cannot hold is corrupt, not a reason to
+        // allocate.
+        if n_layer > g.tensors().len() / 9 {
+            return Err(ModelError::Config(format!(
+                "block_count {n_layer} but the file has only {} tensors",
+                g.tensors().len()
+            )));
+        }
+        let float = |k: &str, default: f64| -> Result<f32, ModelError> {
+            let v = match g.get(&key(k)) {
+                Some(_) => g.get_f64(&key(k))?,
+                None => default,
+            };
+            if v.is_finite() && v > 0.0 {
+                Ok(v as f32)
+            } else {
+                Err(ModelError::Config(format!(
+                    "`{}` must be a positive number, got {v}",
+                    key(k)
+                )))
+            }
         };
         Ok(Self {
-            n_layer: g.get_u64(&key("block_count"))? as usize,
+            n_layer,
             dim,
             n_head,
             n_head_kv,
             head_dim,
-            ffn_dim: g.get_u64(&key("feed_forward_length"))? as usize,
+            ffn_dim: size("feed_forward_length")?,
             vocab,
-            context: g.get_u64(&key("context_length"))? as usize,
-            rope_base: g
-                .get(&key("rope.freq_base"))
-                .and_then(|v| v.as_f64())
-                .unwrap_or(10_000.0) as f32,
+            context: size("context_length")?,
+            rope_base: float("rope.freq_base", 10_000.0)?,
             rope_dim,
             rope_linear_scale,
-            rms_eps: g.get_f64(&key("attention.layer_norm_rms_epsilon"))? as f32,
+            rms_eps: float("attention.layer_norm_rms_epsilon", 1e-5)?,
         })
     }
 
@@ -185,7 +231,10 @@ pub fn check_architecture(gguf: &GgufFile) -> Result<(), ModelError> {
     if SUPPORTED_ARCHITECTURES.contains(&arch) {
         return Ok(());
     }
-    Err(ModelError::UnsupportedArchitecture { arch: arch.into(), supported: SUPPORTED_ARCHITECTURES.join(", ") })
+    Err(ModelError::UnsupportedArchitecture {
+        arch: arch.into(),
+        supported: SUPPORTED_ARCHITECTURES.join(", "),
+    })
 }
 
 impl Llama {
@@ -260,9 +309,11 @@ impl Llama {
         )?)
     }
 
-    /// A fresh KV cache with room for `capacity` positions (grows on demand up to the context).
+    /// A fresh KV cache with room for `capacity` positions; it grows on demand (doubling) up to the
+    /// context, so callers may pass a small first guess. The initial size is capped at 4096
+    /// positions whatever is asked.
     pub fn new_cache(&self, capacity: usize) -> KvCache {
-        let mut c = KvCache::new(&self.cfg, capacity.min(self.cfg.context).max(1));
+        let mut c = KvCache::new(&self.cfg, capacity.min(self.cfg.context).clamp(1, 4096));
         c.scratch.mm.set_exact_f32(self.exact_f32);
         c
     }
@@ -342,7 +393,7 @@ impl Llama {
             cfg.ffn_dim,
         );
         let pos0 = cache.len;
-        cache.reserve(pos0 + t, cfg.context);
+        cache.reserve(pos0 + t, cfg.context)?;
         let s = &mut cache.scratch;
         s.resize(t, cfg);
         let embd = self.w(&self.tok_embd)?;
@@ -515,15 +566,21 @@ impl KvCache {
         self.len = self.len.min(len);
     }
 
-    fn reserve(&mut self, needed: usize, context: usize) {
+    fn reserve(&mut self, needed: usize, context: usize) -> Result<(), ModelError> {
         if needed <= self.capacity {
-            return;
+            return Ok(());
         }
-        let cap = needed.max(self.capacity * 2).min(context.max(needed));
+        let cap = needed
+            .max(self.capacity.saturating_mul(2))
+            .min(context.max(needed));
+        let len = cap.checked_mul(self.kv_dim).ok_or_else(|| {
+            ModelError::Config(format!("a KV cache of {cap} positions is too large"))
+        })?;
         for buf in self.k.iter_mut().chain(self.v.iter_mut()) {
-            buf.resize(cap * self.kv_dim, 0.0);
+            buf.resize(len, 0.0);
         }
         self.capacity = cap;
+        Ok(())
     }
 }
 

@@ -28,6 +28,15 @@ const LLAMA3_SPLIT: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L
 /// Qwen2's: as Llama 3's but one digit at a time.
 const QWEN2_SPLIT: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 
+/// llama.cpp's default pre-tokenizer (`LLAMA_VOCAB_PRE_TYPE_DEFAULT`): punctuation runs, the
+/// GPT-2 split, digit runs, then groups of three digits.
+const DEFAULT_SPLITS: [&str; 4] = [
+    r"[\p{P}\$\+<=>\^~\|]+",
+    r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)",
+    r"\p{N}+",
+    r"[0-9][0-9][0-9]",
+];
+
 const SUPPORTED_PRE: &str = "default, gpt2, smollm, llama3 (llama-bpe), qwen2";
 
 /// A tokenizer rebuilt from a GGUF file.
@@ -116,8 +125,16 @@ impl GgufTokenizer {
             .enumerate()
             .map(|(i, t)| (t.clone(), i as u32))
             .collect();
+        let pre = g
+            .get("tokenizer.ggml.pre")
+            .and_then(|v| v.as_str())
+            .unwrap_or("default");
+        let llama3 = matches!(pre, "llama3" | "llama-bpe" | "llama-v3");
+        // Llama 3's tokenizer takes a whole word from the vocabulary before trying merges
+        // (HF `ignore_merges`, llama.cpp `ignore_merges` for this pre-tokenizer).
         let bpe = BPE::builder()
             .vocab_and_merges(vocab, merges)
+            .ignore_merges(llama3)
             .build()
             .map_err(tok_err)?;
         let mut inner = Tokenizer::new(bpe);
@@ -138,7 +155,15 @@ impl GgufTokenizer {
             Ok(PreTokenizerWrapper::Split(s))
         };
         let pre_tok = match pre {
-            "default" | "gpt2" | "gpt-2" => byte_level(true),
+            "gpt2" | "gpt-2" => byte_level(true),
+            // llama.cpp's fallback: four splits applied in turn, then byte-level mapping.
+            "default" => PreTokenizerWrapper::Sequence(Sequence::new(
+                DEFAULT_SPLITS
+                    .iter()
+                    .map(|re| split(re))
+                    .chain([Ok(byte_level(false))])
+                    .collect::<Result<_, _>>()?,
+            )),
             "smollm" => PreTokenizerWrapper::Sequence(Sequence::new(vec![
                 PreTokenizerWrapper::Digits(Digits::new(true)),
                 byte_level(true),
@@ -195,10 +220,11 @@ impl GgufTokenizer {
         };
         let bos = id("tokenizer.ggml.bos_token_id");
         let eos = id("tokenizer.ggml.eos_token_id");
+        // Llama 3 vocabularies add BOS unless the file says otherwise (llama.cpp's rule).
         let add_bos = g
             .get("tokenizer.ggml.add_bos_token")
             .and_then(|v| v.as_bool())
-            .unwrap_or(false);
+            .unwrap_or(llama3);
         // End-of-generation: EOS, EOT, and the turn-end markers of the common chat formats (as
         // llama.cpp's `special_eog_ids`).
         let mut eog: Vec<u32> = [
@@ -243,8 +269,10 @@ impl GgufTokenizer {
     pub fn encode(&self, text: &str) -> Result<Vec<u32>, ModelError> {
         let enc = self.inner.encode(text, false).map_err(tok_err)?;
         let mut ids = Vec::with_capacity(enc.len() + 1);
+        // A chat template that writes `{{ bos_token }}` itself already produced it: never two.
         if self.add_bos
             && let Some(b) = self.bos
+            && enc.get_ids().first() != Some(&b)
         {
             ids.push(b);
         }

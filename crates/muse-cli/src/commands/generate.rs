@@ -3,6 +3,7 @@ use anyhow::{Context, Result};
 use muse_engine::{GenerateRequest, TextModel};
 use muse_sample::SamplingParams;
 use std::io::Write;
+use std::ops::ControlFlow;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -78,7 +79,7 @@ pub fn run(a: Args) -> Result<()> {
     };
     let stdout = std::io::stdout();
     if a.json {
-        let g = model.generate(&req, |_| {})?;
+        let g = model.generate(&req, |_| ControlFlow::Continue(()))?;
         let json = serde_json::json!({
             "text": g.text,
             "tokens": g.tokens,
@@ -91,11 +92,19 @@ pub fn run(a: Args) -> Result<()> {
         let mut io_err = None;
         model.generate(&req, |piece| {
             let mut out = stdout.lock();
-            if let Err(e) = out.write_all(piece.as_bytes()).and_then(|_| out.flush()) {
-                io_err.get_or_insert(e);
+            match out.write_all(piece.as_bytes()).and_then(|_| out.flush()) {
+                Ok(()) => ControlFlow::Continue(()),
+                // A closed pipe (`muse generate … | head -c 10`) stops generation at once.
+                Err(e) => {
+                    io_err = Some(e);
+                    ControlFlow::Break(())
+                }
             }
         })?;
         if let Some(e) = io_err {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                return Ok(());
+            }
             return Err(e.into());
         }
         writeln!(stdout.lock())?;

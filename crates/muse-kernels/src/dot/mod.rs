@@ -73,6 +73,7 @@ fn common_blocks(w: &[u8], block_bytes: usize, a: &Q8Row<'_>) -> usize {
     (w.len() / block_bytes)
         .min(a.d.len())
         .min(a.isum.len())
+        .min(a.s.len())
         .min(a.qs.len() / 32)
 }
 
@@ -157,9 +158,13 @@ mod tests {
             eprintln!("SKIPPED: no four-row kernel on this CPU");
             return;
         };
-        let Some(k1) = kernel_for(GgmlType::Q4_1) else { panic!("no kernel") };
+        let Some(k1) = kernel_for(GgmlType::Q4_1) else {
+            panic!("no kernel")
+        };
         for cols in [576, 608] {
-            let x: Vec<f32> = (0..4 * cols).map(|i| ((i * 17 % 89) as f32 - 44.0) / 17.0).collect();
+            let x: Vec<f32> = (0..4 * cols)
+                .map(|i| ((i * 17 % 89) as f32 - 44.0) / 17.0)
+                .collect();
             let mut q = Q8Acts::new();
             q.quantize(&x, cols);
             let w = random_row(GgmlType::Q4_1, cols, 5);
@@ -167,9 +172,46 @@ mod tests {
             let got = k4(&w, &rows);
             for t in 0..4 {
                 let want = k1(&w, rows[t]);
+                // Same formula (m·s, as ggml) in both: only the order of f32 sums may differ.
                 // Same integer products; only the f32 accumulation order differs.
-                assert!((got[t] - want).abs() <= 2e-4 * want.abs().max(1.0), "{t}: {} vs {want}", got[t]);
+                assert!(
+                    (got[t] - want).abs() <= 2e-4 * want.abs().max(1.0),
+                    "{t}: {} vs {want}",
+                    got[t]
+                );
             }
+        }
+    }
+
+    #[test]
+    fn short_activation_fields_are_not_read_past() {
+        let mut q = Q8Acts::new();
+        q.quantize(&[0.5; 128], 128);
+        let full = q.row(0);
+        let w = random_row(GgmlType::Q4_1, 128, 3);
+        for level in [SimdLevel::Portable, SimdLevel::Avx2, SimdLevel::Avx512Vnni] {
+            let Some(k) = kernel_at(GgmlType::Q4_1, level) else {
+                panic!("no kernel")
+            };
+            // Each field cut to one block: the kernel must use one block only.
+            let one = k(&w, full.skip_blocks(3));
+            for cut in 0..4 {
+                let mut r = full;
+                match cut {
+                    0 => r.s = &full.s[..1],
+                    1 => r.isum = &full.isum[..1],
+                    2 => r.d = &full.d[..1],
+                    _ => r.qs = &full.qs[..32],
+                }
+                let v = k(&w, r);
+                assert!(v.is_finite(), "{level:?} cut {cut}");
+                let first = k(&w[..20], full);
+                assert!(
+                    (v - first).abs() <= 1e-6 * first.abs().max(1.0),
+                    "{level:?} cut {cut}: {v} vs {first}"
+                );
+            }
+            assert!(one.is_finite());
         }
     }
 

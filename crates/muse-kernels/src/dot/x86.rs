@@ -178,17 +178,13 @@ unsafe fn q4_1_vnni512_impl(w: &[u8], a: Q8Row<'_>) -> f32 {
                 read_u32(p1),
             ));
             let da = _mm_castsi128_ps(_mm_loadl_epi64(a.d.as_ptr().add(b) as *const __m128i));
-            // [d0·da0, d1·da1, m0·da0, m1·da1]
+            let sa = _mm_castsi128_ps(_mm_loadl_epi64(a.s.as_ptr().add(b) as *const __m128i));
+            // [d0·da0, d1·da1, m0·s0, m1·s1]
             let prod = _mm_mul_ps(
                 _mm_shuffle_ps::<0b11_01_10_00>(dm, dm),
-                _mm_movelh_ps(da, da),
+                _mm_movelh_ps(da, sa),
             );
-            let isum = _mm_loadl_epi64(a.isum.as_ptr().add(b) as *const __m128i);
-            corr = _mm_fmadd_ps(
-                prod,
-                _mm_cvtepi32_ps(_mm_unpacklo_epi64(_mm_setzero_si128(), isum)),
-                corr,
-            );
+            corr = _mm_add_ps(corr, prod);
 
             let q = _mm256_set_m128i(
                 _mm_loadu_si128(p1.add(4) as *const __m128i),
@@ -277,14 +273,20 @@ unsafe fn q4_1_vnni512_x4_impl(w: &[u8], a: &[Q8Row<'_>; 4]) -> [f32; 4] {
         while b + 2 <= nb {
             let p0 = wp.add(b * 20);
             let p1 = p0.add(20);
-            let dm = _mm_cvtph_ps(_mm_insert_epi32::<1>(_mm_cvtsi32_si128(read_u32(p0)), read_u32(p1)));
+            let dm = _mm_cvtph_ps(_mm_insert_epi32::<1>(
+                _mm_cvtsi32_si128(read_u32(p0)),
+                read_u32(p1),
+            ));
             let dsh = _mm_shuffle_ps::<0b11_01_10_00>(dm, dm);
             let q = _mm256_set_m128i(
                 _mm_loadu_si128(p1.add(4) as *const __m128i),
                 _mm_loadu_si128(p0.add(4) as *const __m128i),
             );
             let z = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(q), _mm256_srli_epi16::<4>(q));
-            let z = _mm512_shuffle_i64x2::<0b11_01_10_00>(_mm512_and_si512(z, mask), _mm512_and_si512(z, mask));
+            let z = _mm512_shuffle_i64x2::<0b11_01_10_00>(
+                _mm512_and_si512(z, mask),
+                _mm512_and_si512(z, mask),
+            );
             for k in 0..4 {
                 let r = a.get_unchecked(k);
                 let da = _mm_castsi128_ps(_mm_loadl_epi64(r.d.as_ptr().add(b) as *const __m128i));

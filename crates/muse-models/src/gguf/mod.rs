@@ -106,7 +106,9 @@ impl GgufFile {
         for _ in 0..n_kv {
             let key = r.string()?;
             let value = r.value()?;
-            metadata.insert(key, value);
+            if metadata.insert(key.clone(), value).is_some() {
+                return Err(r.corrupt(format!("metadata key `{key}` appears twice")));
+            }
         }
         let mut raw = Vec::with_capacity(n_tensors.min(1 << 16));
         for _ in 0..n_tensors {
@@ -178,7 +180,18 @@ impl GgufFile {
                     ),
                 });
             }
-            by_name.insert(name.clone(), tensors.len());
+            if start % alignment != 0 {
+                return Err(ModelError::Corrupt {
+                    path,
+                    what: format!("tensor `{name}` is not aligned to {alignment} bytes"),
+                });
+            }
+            if by_name.insert(name.clone(), tensors.len()).is_some() {
+                return Err(ModelError::Corrupt {
+                    path,
+                    what: format!("tensor `{name}` appears twice"),
+                });
+            }
             tensors.push(TensorInfo {
                 name,
                 dims,

@@ -75,7 +75,7 @@ impl<'a> Reader<'a> {
         let n = self.u64()?;
         let n = usize::try_from(n).map_err(|_| self.corrupt("string length overflows".into()))?;
         let b = self.bytes(n)?;
-        // Tokens of some vocabularies are not valid UTF-8 on their own; keep them losslessly readable.
+        // Tokens of some vocabularies are not valid UTF-8 on their own; such bytes become U+FFFD.
         Ok(String::from_utf8_lossy(b).into_owned())
     }
 
@@ -101,6 +101,21 @@ impl<'a> Reader<'a> {
                 }
                 let elem = self.u32()?;
                 let n = self.count("array length")?;
+                // Every element takes at least this many bytes in the file; bounding the count by
+                // it keeps a hostile header from costing more memory than a small multiple of its size.
+                let min_bytes = match elem {
+                    0 | 1 | 7 => 1,
+                    2 | 3 => 2,
+                    4..=6 => 4,
+                    8 | 10..=12 => 8,
+                    9 => 12,
+                    _ => 1,
+                };
+                if n.saturating_mul(min_bytes) > self.buf.len() - self.pos {
+                    return Err(
+                        self.corrupt(format!("array of {n} elements is larger than the file"))
+                    );
+                }
                 let mut v = Vec::with_capacity(n.min(1 << 20));
                 for _ in 0..n {
                     v.push(self.value_of(elem, depth + 1)?);
