@@ -27,8 +27,12 @@ pub type Dot4Fn = fn(&[u8], &[Q8Row<'_>; 4]) -> [f32; 4];
 /// The four-row kernel for `ty` on this CPU, if there is one.
 pub fn kernel4_for(ty: GgmlType) -> Option<Dot4Fn> {
     #[cfg(target_arch = "x86_64")]
-    if ty == GgmlType::Q4_1 && simd_level() >= SimdLevel::Avx512Vnni {
-        return Some(x86::q4_1_vnni_x4 as Dot4Fn);
+    if simd_level() >= SimdLevel::Avx512Vnni {
+        match ty {
+            GgmlType::Q4_1 => return Some(x86::q4_1_vnni_x4 as Dot4Fn),
+            GgmlType::Q8_0 => return Some(x86::q8_0_vnni_x4 as Dot4Fn),
+            _ => {}
+        }
     }
     let _ = ty;
     None
@@ -154,31 +158,32 @@ mod tests {
 
     #[test]
     fn four_row_kernel_matches_single_row_kernel() {
-        let Some(k4) = kernel4_for(GgmlType::Q4_1) else {
-            eprintln!("SKIPPED: no four-row kernel on this CPU");
-            return;
-        };
-        let Some(k1) = kernel_for(GgmlType::Q4_1) else {
-            panic!("no kernel")
-        };
-        for cols in [576, 608] {
-            let x: Vec<f32> = (0..4 * cols)
-                .map(|i| ((i * 17 % 89) as f32 - 44.0) / 17.0)
-                .collect();
-            let mut q = Q8Acts::new();
-            q.quantize(&x, cols);
-            let w = random_row(GgmlType::Q4_1, cols, 5);
-            let rows = [q.row(0), q.row(1), q.row(2), q.row(3)];
-            let got = k4(&w, &rows);
-            for t in 0..4 {
-                let want = k1(&w, rows[t]);
-                // Same formula (m·s, as ggml) in both: only the order of f32 sums may differ.
-                // Same integer products; only the f32 accumulation order differs.
-                assert!(
-                    (got[t] - want).abs() <= 2e-4 * want.abs().max(1.0),
-                    "{t}: {} vs {want}",
-                    got[t]
-                );
+        for ty in [GgmlType::Q4_1, GgmlType::Q8_0] {
+            let Some(k4) = kernel4_for(ty) else {
+                eprintln!("SKIPPED: no four-row {ty} kernel on this CPU");
+                continue;
+            };
+            let Some(k1) = kernel_for(ty) else {
+                panic!("no kernel")
+            };
+            for cols in [576, 608] {
+                let x: Vec<f32> = (0..4 * cols)
+                    .map(|i| ((i * 17 % 89) as f32 - 44.0) / 17.0)
+                    .collect();
+                let mut q = Q8Acts::new();
+                q.quantize(&x, cols);
+                let w = random_row(ty, cols, 5);
+                let rows = [q.row(0), q.row(1), q.row(2), q.row(3)];
+                let got = k4(&w, &rows);
+                for t in 0..4 {
+                    let want = k1(&w, rows[t]);
+                    // Same integer products and formula; only the f32 accumulation order differs.
+                    assert!(
+                        (got[t] - want).abs() <= 2e-4 * want.abs().max(1.0),
+                        "{ty} {t}: {} vs {want}",
+                        got[t]
+                    );
+                }
             }
         }
     }

@@ -314,6 +314,57 @@ unsafe fn q4_1_vnni512_x4_impl(w: &[u8], a: &[Q8Row<'_>; 4]) -> [f32; 4] {
     }
 }
 
+/// Q8_0 against four tokens at once (scoring computes the output head for every position).
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+unsafe fn q8_0_vnni512_x4_impl(w: &[u8], a: &[Q8Row<'_>; 4]) -> [f32; 4] {
+    let nb = a.iter().map(|r| common_blocks(w, 34, r)).min().unwrap_or(0);
+    // SAFETY: as in `q8_0_vnni512_impl`, for each of the four rows.
+    unsafe {
+        let spread = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+        let mut acc = [_mm512_setzero_ps(); 4];
+        let wp = w.as_ptr();
+        let mut b = 0;
+        while b + 2 <= nb {
+            let p0 = wp.add(b * 34);
+            let p1 = p0.add(34);
+            let d01 = _mm_cvtph_ps(_mm_insert_epi16::<1>(
+                _mm_cvtsi32_si128((p0 as *const u16).read_unaligned() as i32),
+                (p1 as *const u16).read_unaligned() as i32,
+            ));
+            let wv = _mm512_inserti64x4::<1>(
+                _mm512_castsi256_si512(_mm256_loadu_si256(p0.add(2) as *const __m256i)),
+                _mm256_loadu_si256(p1.add(2) as *const __m256i),
+            );
+            let neg = _mm512_movepi8_mask(wv);
+            let aw = _mm512_abs_epi8(wv);
+            for k in 0..4 {
+                let r = a.get_unchecked(k);
+                let da = _mm_castsi128_ps(_mm_loadl_epi64(r.d.as_ptr().add(b) as *const __m128i));
+                let x = _mm512_loadu_si512(r.qs.as_ptr().add(b * 32) as *const __m512i);
+                let x = _mm512_mask_sub_epi8(x, neg, _mm512_setzero_si512(), x);
+                let dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), aw, x);
+                let scale =
+                    _mm512_permutexvar_ps(spread, _mm512_castps128_ps512(_mm_mul_ps(d01, da)));
+                acc[k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), scale, acc[k]);
+            }
+            b += 2;
+        }
+        let mut out = [0.0f32; 4];
+        for k in 0..4 {
+            out[k] = _mm512_reduce_add_ps(acc[k]);
+            if b < nb {
+                out[k] += q8_0_vnni_impl(&w[b * 34..], a[k].skip_blocks(b));
+            }
+        }
+        out
+    }
+}
+
+pub(super) fn q8_0_vnni_x4(w: &[u8], a: &[Q8Row<'_>; 4]) -> [f32; 4] {
+    // SAFETY: handed out by `kernel4_for` only after AVX-512 VNNI was detected.
+    unsafe { q8_0_vnni512_x4_impl(w, a) }
+}
+
 pub(super) fn q4_1_vnni_x4(w: &[u8], a: &[Q8Row<'_>; 4]) -> [f32; 4] {
     // SAFETY: handed out by `kernel4_for` only after AVX-512 VNNI was detected.
     unsafe { q4_1_vnni512_x4_impl(w, a) }
