@@ -9,10 +9,32 @@ use std::path::{Path, PathBuf};
 pub const DEFAULT_TEXT_MODEL: &str = "SmolLM2-135M-Instruct.Q4_1";
 
 pub fn models_dir() -> PathBuf {
-    if let Some(home) = std::env::var_os("MUSE_HOME").filter(|h| !h.is_empty()) {
-        return PathBuf::from(home).join("models");
+    let dir = match std::env::var_os("MUSE_HOME").filter(|h| !h.is_empty()) {
+        Some(home) => PathBuf::from(home).join("models"),
+        None => repo_models_dir(),
+    };
+    // Shown to users in listings and errors: prefer the plain absolute form.
+    dir.canonicalize().unwrap_or(dir)
+}
+
+/// The repository's `models/`: where the build happened, or — if the tree was moved after the
+/// build — beside `target/release/muse` of the running binary.
+fn repo_models_dir() -> PathBuf {
+    let built = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models");
+    if built.is_dir() {
+        return built;
     }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models")
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.canonicalize().ok())
+        .and_then(|exe| {
+            exe.parent()?
+                .parent()?
+                .parent()
+                .map(|root| root.join("models"))
+        })
+        .filter(|p| p.is_dir())
+        .unwrap_or(built)
 }
 
 /// Resolve `--model PATH|NAME` (or the default text model) to a GGUF file.
@@ -28,6 +50,10 @@ pub fn resolve_text_model(spec: Option<&str>) -> Result<PathBuf> {
     }
     let installed = catalog::list(&dir);
     let lower = want.to_lowercase();
+    let installed: Vec<ModelInfo> = installed
+        .into_iter()
+        .filter(|m| m.format.starts_with("gguf"))
+        .collect();
     let found = installed.iter().find(|m| {
         m.name.to_lowercase() == lower
             || m.path
@@ -52,6 +78,57 @@ pub fn resolve_text_model(spec: Option<&str>) -> Result<PathBuf> {
             bail!("model `{want}` not found ({hint})")
         }
     }
+}
+
+/// Folder name of the default sentence-embedding model installed by the setup script.
+pub const DEFAULT_EMBEDDING_MODEL: &str = "all-MiniLM-L6-v2";
+
+/// Resolve `--model PATH|NAME` (or the default embedding model) to a model folder: an existing
+/// path, else a folder of that name (any case) under the models directory.
+pub fn resolve_embedding_model(spec: Option<&str>) -> Result<PathBuf> {
+    let dir = models_dir();
+    let want = spec.unwrap_or(DEFAULT_EMBEDDING_MODEL);
+    let as_path = Path::new(want);
+    if as_path.is_dir() {
+        return Ok(as_path.to_path_buf());
+    }
+    if as_path.exists() {
+        bail!(
+            "{want} is a file; an embedding model is a folder (config.json, tokenizer.json, model.safetensors)"
+        );
+    }
+    if spec.is_some() && want.contains('/') {
+        bail!("model folder {want} does not exist");
+    }
+    // Folders holding a config.json: the candidates for a sentence-transformers model.
+    let folders: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.join("config.json").is_file())
+        .collect();
+    let lower = want.to_lowercase();
+    if let Some(p) = folders.iter().find(|p| {
+        p.file_name()
+            .is_some_and(|f| f.to_string_lossy().to_lowercase() == lower)
+    }) {
+        return Ok(p.clone());
+    }
+    let mut names: Vec<String> = folders
+        .iter()
+        .filter_map(|p| p.file_name().map(|f| f.to_string_lossy().into_owned()))
+        .collect();
+    names.sort();
+    let hint = if names.is_empty() {
+        format!(
+            "no model folders are installed in {} — run ./setup.sh",
+            dir.display()
+        )
+    } else {
+        format!("installed in {}: {}", dir.display(), names.join(", "))
+    };
+    bail!("embedding model `{want}` not found ({hint})")
 }
 
 /// Read a text file that must be UTF-8.

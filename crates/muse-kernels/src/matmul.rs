@@ -31,7 +31,7 @@ impl<'a> QWeight<'a> {
         cols: usize,
     ) -> Result<Self, KernelError> {
         let row_bytes = ty.row_bytes(cols)?;
-        let expected = row_bytes.checked_mul(rows).unwrap_or(usize::MAX);
+        let expected = row_bytes.saturating_mul(rows);
         if data.len() != expected {
             return Err(KernelError::WrongByteLength {
                 ty,

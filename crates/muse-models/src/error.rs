@@ -41,4 +41,48 @@ pub enum ModelError {
     TokenOutOfRange { id: u32, vocab: usize },
     #[error("invalid model config: {0}")]
     Config(String),
+    #[error("{path} not found: {what}")]
+    MissingFile { path: PathBuf, what: &'static str },
+    #[error("{path}: unsupported pooling mode(s) {modes} (supported: mean tokens)")]
+    UnsupportedPooling { path: PathBuf, modes: String },
+    #[error("tensor computation failed: {0}")]
+    Compute(String),
+}
+
+impl From<candle_core::Error> for ModelError {
+    /// Loading weights through a candle `VarBuilder` reports a missing tensor or a wrong shape as
+    /// candle errors (possibly wrapped in a backtrace or context); those two become the typed
+    /// variants, anything else a [`ModelError::Compute`].
+    fn from(e: candle_core::Error) -> Self {
+        let mut inner = &e;
+        while let candle_core::Error::WithBacktrace { inner: i, .. }
+        | candle_core::Error::Context { inner: i, .. } = inner
+        {
+            inner = i;
+        }
+        match inner {
+            candle_core::Error::CannotFindTensor { path } => Self::MissingTensor(path.clone()),
+            candle_core::Error::UnexpectedShape { msg, expected, got } => {
+                match msg.strip_prefix("shape mismatch for ") {
+                    Some(name) => Self::TensorShape {
+                        name: name.to_string(),
+                        expected: expected.dims().to_vec(),
+                        found: got.dims().to_vec(),
+                    },
+                    None => Self::Compute(one_line(&e)),
+                }
+            }
+            _ => Self::Compute(one_line(&e)),
+        }
+    }
+}
+
+/// candle's context errors span several lines; Muse's CLI promises one-line errors.
+fn one_line(e: &candle_core::Error) -> String {
+    e.to_string()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ")
 }

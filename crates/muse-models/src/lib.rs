@@ -4,17 +4,26 @@
 //! * [`tokenizer`] — byte-level BPE tokenizers rebuilt from GGUF metadata on top of HF `tokenizers`.
 //! * [`llama`] — Llama-family decoder (RoPE, RMSNorm, SwiGLU, grouped-query attention) computing on
 //!   the quantized weights in place, with a preallocated KV cache.
+//! * [`bert`] — BERT encoder (post-norm, exact GELU) on candle, sequences packed without padding.
+//! * [`sentence_embedder`] — sentence-transformers folders: mean-pooled, L2-normalised embeddings.
+//! * [`safetensors_dir`] — memory-mapped `model.safetensors` (single or sharded) for candle.
 //! * [`catalog`] — what a model file or folder is (architecture, format, quantization, size).
 //!
 //! Models return logits; choosing tokens is `muse-sample`'s job.
 
+pub mod bert;
+mod bert_ops;
 pub mod catalog;
 mod error;
 pub mod gguf;
 pub mod llama;
+pub mod safetensors_dir;
+pub mod sentence_embedder;
 pub mod tokenizer;
 
+pub use bert::{BertConfig, BertConfigFile, BertModel, PackedBatch};
 pub use error::ModelError;
 pub use gguf::GgufFile;
 pub use llama::{KvCache, Llama, LlamaConfig, LogitsMode};
+pub use sentence_embedder::{Embeddings, SentenceEmbedder, TruncatedInput};
 pub use tokenizer::GgufTokenizer;

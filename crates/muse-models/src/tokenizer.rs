@@ -196,8 +196,8 @@ impl GgufTokenizer {
                 _ => {}
             }
         }
-        inner.add_special_tokens(&special);
-        inner.add_tokens(&user);
+        inner.add_special_tokens(special).map_err(tok_err)?;
+        inner.add_tokens(user).map_err(tok_err)?;
 
         let byte_of = unicode_to_byte();
         let pieces = tokens

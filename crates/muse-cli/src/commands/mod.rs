@@ -1,4 +1,6 @@
 pub mod bench;
+pub mod embed;
 pub mod generate;
 pub mod models;
+pub mod moderate;
 pub mod score;

@@ -337,15 +337,14 @@ unsafe fn q8_0_vnni512_x4_impl(w: &[u8], a: &[Q8Row<'_>; 4]) -> [f32; 4] {
             );
             let neg = _mm512_movepi8_mask(wv);
             let aw = _mm512_abs_epi8(wv);
-            for k in 0..4 {
-                let r = a.get_unchecked(k);
+            for (r, acc) in a.iter().zip(acc.iter_mut()) {
                 let da = _mm_castsi128_ps(_mm_loadl_epi64(r.d.as_ptr().add(b) as *const __m128i));
                 let x = _mm512_loadu_si512(r.qs.as_ptr().add(b * 32) as *const __m512i);
                 let x = _mm512_mask_sub_epi8(x, neg, _mm512_setzero_si512(), x);
                 let dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), aw, x);
                 let scale =
                     _mm512_permutexvar_ps(spread, _mm512_castps128_ps512(_mm_mul_ps(d01, da)));
-                acc[k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), scale, acc[k]);
+                *acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), scale, *acc);
             }
             b += 2;
         }
