@@ -506,22 +506,20 @@ fn attention(cfg: &LlamaConfig, pos0: usize, q: &[f32], k: &[f32], v: &[f32], ou
             let kv_off = (h / group) * hd;
             let n = pos0 + t + 1;
             scores.clear();
-            let mut max = f32::NEG_INFINITY;
-            for p in 0..n {
-                let s = f32ops::dot(qh, &k[p * kvd + kv_off..p * kvd + kv_off + hd]) * scale;
-                max = max.max(s);
-                scores.push(s);
-            }
+            scores.resize(n, 0.0);
+            f32ops::dot_rows(qh, k, kvd, kv_off, scores);
+            let max = scores.iter().fold(f32::NEG_INFINITY, |m, &s| m.max(s)) * scale;
             let mut sum = 0.0;
             for s in scores.iter_mut() {
-                *s = (*s - max).exp();
+                *s = (*s * scale - max).exp();
                 sum += *s;
             }
-            o.fill(0.0);
             let inv = 1.0 / sum;
-            for (p, s) in scores.iter().enumerate() {
-                f32ops::axpy(s * inv, &v[p * kvd + kv_off..p * kvd + kv_off + hd], o);
+            for s in scores.iter_mut() {
+                *s *= inv;
             }
+            o.fill(0.0);
+            f32ops::axpy_rows(scores, v, kvd, kv_off, o);
         });
 }
 
