@@ -20,24 +20,11 @@ fn muse(args: &[&str]) -> Output {
 }
 
 fn models_dir() -> PathBuf {
-    match std::env::var_os("MUSE_HOME") {
-        Some(h) if !h.is_empty() => PathBuf::from(h).join("models"),
-        _ => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models"),
-    }
+    muse_test_utils::models_dir()
 }
 
 fn have_model() -> bool {
-    let ok = models_dir()
-        .join("SmolLM2-135M-Instruct.Q4_1.gguf")
-        .exists();
-    if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "packaged model missing under CI: run ./setup.sh"
-        );
-        eprintln!("SKIPPED: packaged SmolLM2 not installed (run ./setup.sh)");
-    }
-    ok
+    muse_test_utils::packaged(muse_test_utils::SMOLLM2).is_some()
 }
 
 /// The error contract: non-zero exit, nothing on stdout, one line on stderr containing `needle`.
@@ -375,17 +362,7 @@ fn models_lists_the_packaged_models() {
 }
 
 fn have_minilm() -> bool {
-    let ok = models_dir()
-        .join("all-MiniLM-L6-v2/model.safetensors")
-        .exists();
-    if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "packaged all-MiniLM-L6-v2 missing under CI: run ./setup.sh"
-        );
-        eprintln!("SKIPPED: packaged all-MiniLM-L6-v2 not installed (run ./setup.sh)");
-    }
-    ok
+    muse_test_utils::packaged(muse_test_utils::MINILM).is_some()
 }
 
 #[test]

@@ -12,27 +12,9 @@ use muse_models::SentenceEmbedder;
 use serde_json::Value;
 use std::path::PathBuf;
 
-fn models_dir() -> PathBuf {
-    match std::env::var_os("MUSE_HOME") {
-        Some(h) if !h.is_empty() => PathBuf::from(h).join("models"),
-        _ => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models"),
-    }
-}
-
 /// The packaged MiniLM folder, or `None` after a visible SKIPPED line (a failure under CI).
 fn minilm() -> Option<PathBuf> {
-    let p = models_dir().join("all-MiniLM-L6-v2");
-    if p.join("model.safetensors").exists() {
-        return Some(p);
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!(
-            "{} is missing: ./setup.sh should have installed it",
-            p.display()
-        );
-    }
-    eprintln!("SKIPPED: {} not installed (run ./setup.sh)", p.display());
-    None
+    muse_test_utils::packaged(muse_test_utils::MINILM)
 }
 
 fn fixture() -> Value {
