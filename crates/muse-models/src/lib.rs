@@ -4,6 +4,8 @@
 //! * [`tokenizer`] — byte-level BPE tokenizers rebuilt from GGUF metadata on top of HF `tokenizers`.
 //! * [`llama`] — Llama-family decoder (RoPE, RMSNorm, SwiGLU, grouped-query attention) computing on
 //!   the quantized weights in place, with a preallocated KV cache.
+//! * [`gpt2`] — GPT-2 decoder (learned positions, pre-norm, tanh GELU) from a Hugging Face folder,
+//!   f32 on the CPU, with a KV cache.
 //! * [`bert`] — BERT encoder (post-norm, exact GELU) on candle, sequences packed without padding.
 //! * [`sentence_embedder`] — sentence-transformers folders: mean-pooled, L2-normalised embeddings.
 //! * [`safetensors_dir`] — memory-mapped `model.safetensors` (single or sharded) for candle.
@@ -16,6 +18,7 @@ mod bert_ops;
 pub mod catalog;
 mod error;
 pub mod gguf;
+pub mod gpt2;
 pub mod llama;
 pub mod safetensors_dir;
 pub mod sentence_embedder;
@@ -24,6 +27,7 @@ pub mod tokenizer;
 pub use bert::{BertConfig, BertConfigFile, BertModel, PackedBatch};
 pub use error::ModelError;
 pub use gguf::GgufFile;
+pub use gpt2::{Gpt2, Gpt2Cache, Gpt2Config, Gpt2HfConfig};
 pub use llama::{KvCache, Llama, LlamaConfig, LogitsMode};
 pub use sentence_embedder::{Embeddings, SentenceEmbedder, TruncatedInput};
 pub use tokenizer::GgufTokenizer;
