@@ -88,24 +88,12 @@ impl BertConfig {
 impl BertConfigFile {
     /// Check what this implementation supports and build the runtime config.
     pub fn into_config(self) -> Result<BertConfig, ModelError> {
-        if let Some(archs) = &self.architectures
-            && let Some(bad) = archs
-                .iter()
-                .find(|a| !SUPPORTED_ARCHITECTURES.contains(&a.as_str()))
-        {
-            return Err(ModelError::UnsupportedArchitecture {
-                arch: bad.clone(),
-                supported: SUPPORTED_ARCHITECTURES.join(", "),
-            });
-        }
-        if let Some(t) = &self.model_type
-            && t != "bert"
-        {
-            return Err(ModelError::UnsupportedArchitecture {
-                arch: format!("model_type {t}"),
-                supported: "model_type bert".into(),
-            });
-        }
+        crate::safetensors_dir::check_hf_identity(
+            self.architectures.as_deref(),
+            self.model_type.as_deref(),
+            SUPPORTED_ARCHITECTURES,
+            "bert",
+        )?;
         // "gelu" in transformers' ACT2FN is the exact erf form; the tanh approximations differ.
         if self.hidden_act != "gelu" {
             return Err(ModelError::Config(format!(

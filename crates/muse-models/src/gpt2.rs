@@ -119,24 +119,12 @@ impl Gpt2HfConfig {
 
     /// Check what this implementation supports and build the runtime config.
     pub fn into_config(self) -> Result<Gpt2Config, ModelError> {
-        if let Some(archs) = &self.architectures
-            && let Some(bad) = archs
-                .iter()
-                .find(|a| !SUPPORTED_ARCHITECTURES.contains(&a.as_str()))
-        {
-            return Err(ModelError::UnsupportedArchitecture {
-                arch: bad.clone(),
-                supported: SUPPORTED_ARCHITECTURES.join(", "),
-            });
-        }
-        if let Some(t) = &self.model_type
-            && t != "gpt2"
-        {
-            return Err(ModelError::UnsupportedArchitecture {
-                arch: format!("model_type {t}"),
-                supported: "model_type gpt2".into(),
-            });
-        }
+        crate::safetensors_dir::check_hf_identity(
+            self.architectures.as_deref(),
+            self.model_type.as_deref(),
+            SUPPORTED_ARCHITECTURES,
+            "gpt2",
+        )?;
         let activation = match self.activation_function.as_str() {
             "gelu_new" => Gpt2Activation::GeluTanh,
             "gelu" => Gpt2Activation::GeluErf,

@@ -128,3 +128,30 @@ pub fn weight_files(dir: &Path) -> Result<Vec<PathBuf>, ModelError> {
     }
     Ok(files)
 }
+
+/// Check an HF `config.json`'s `architectures` and `model_type` against what a module implements;
+/// the error lists the supported values.
+pub(crate) fn check_hf_identity(
+    architectures: Option<&[String]>,
+    model_type: Option<&str>,
+    supported: &[&str],
+    expected_type: &str,
+) -> Result<(), ModelError> {
+    if let Some(bad) =
+        architectures.and_then(|a| a.iter().find(|a| !supported.contains(&a.as_str())))
+    {
+        return Err(ModelError::UnsupportedArchitecture {
+            arch: bad.clone(),
+            supported: supported.join(", "),
+        });
+    }
+    if let Some(t) = model_type
+        && t != expected_type
+    {
+        return Err(ModelError::UnsupportedArchitecture {
+            arch: format!("model_type {t}"),
+            supported: format!("model_type {expected_type}"),
+        });
+    }
+    Ok(())
+}
