@@ -203,6 +203,18 @@ fn exact_greedy_continuations_match_numpy_for_20_tokens() {
     }
 }
 
+/// A greedy case's prompt ids, checked to be what Muse's tokenizer makes of its text.
+fn fixture_prompt_ids(m: &TextModel, case: &Value) -> Vec<u32> {
+    let prompt = ids(&case["prompt_ids"]);
+    let text = case["prompt"].as_str().unwrap();
+    assert_eq!(
+        m.tokenizer().encode(text).unwrap(),
+        prompt,
+        "tokenization of {text:?}"
+    );
+    prompt
+}
+
 #[test]
 fn quantized_greedy_continuations_match_llama_cpp() {
     let Some(m) = model() else { return };
@@ -216,13 +228,7 @@ fn quantized_greedy_continuations_match_llama_cpp() {
     let decisive = fx["greedy_decisive"].as_array().unwrap();
     assert!(decisive.len() >= 2);
     for case in decisive {
-        let prompt = ids(&case["prompt_ids"]);
-        assert_eq!(
-            m.tokenizer()
-                .encode(case["prompt"].as_str().unwrap())
-                .unwrap(),
-            prompt
-        );
+        let prompt = fixture_prompt_ids(&m, case);
         assert_eq!(
             greedy_20(&m, &prompt),
             ids(&case["continuation_ids"]),
@@ -233,13 +239,7 @@ fn quantized_greedy_continuations_match_llama_cpp() {
     // The five everyday prompts: equal up to llama.cpp's first near-tie.
     let mut compared = 0;
     for case in fx["greedy"].as_array().unwrap() {
-        let prompt = ids(&case["prompt_ids"]);
-        assert_eq!(
-            m.tokenizer()
-                .encode(case["prompt"].as_str().unwrap())
-                .unwrap(),
-            prompt
-        );
+        let prompt = fixture_prompt_ids(&m, case);
         let want = ids(&case["continuation_ids"]);
         let decided = floats(&case["margins"])
             .iter()
