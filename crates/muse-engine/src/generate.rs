@@ -3,10 +3,10 @@
 
 use crate::chat::ChatMessage;
 use crate::error::EngineError;
+use crate::sequence::Sequence;
 use crate::text_model::TextModel;
-use crate::utf8::Utf8Stream;
 use muse_models::LogitsMode;
-use muse_sample::{Sampler, SamplingParams, StopMatcher};
+use muse_sample::SamplingParams;
 use serde::Serialize;
 use std::ops::ControlFlow;
 use std::time::Instant;
@@ -71,7 +71,7 @@ pub struct Generation {
     pub timings: Timings,
 }
 
-fn per_s(n: usize, ms: f64) -> f64 {
+pub(crate) fn per_s(n: usize, ms: f64) -> f64 {
     if ms > 0.0 { n as f64 / (ms / 1e3) } else { 0.0 }
 }
 
@@ -89,14 +89,9 @@ impl TextModel {
         self.render_chat(&messages)
     }
 
-    /// Generate, calling `on_text` with each piece of text as soon as it is final; it returns
-    /// `ControlFlow::Break(())` to cancel (finish reason `cancelled`).
-    pub fn generate(
-        &self,
-        req: &GenerateRequest,
-        mut on_text: impl FnMut(&str) -> ControlFlow<()>,
-    ) -> Result<Generation, EngineError> {
-        let mut sampler = Sampler::new(req.sampling.clone())?;
+    /// Tokenize the prompt of `req` and check it fits; returns its ids and the token budget.
+    pub(crate) fn prepare(&self, req: &GenerateRequest) -> Result<(Vec<u32>, usize), EngineError> {
+        req.sampling.validate()?;
         if req.max_tokens == 0 {
             return Err(EngineError::InvalidParameter {
                 name: "max_tokens",
@@ -116,9 +111,18 @@ impl TextModel {
             });
         }
         let budget = req.max_tokens.min(context - ids.len());
-        for &id in &ids {
-            sampler.accept(id);
-        }
+        Ok((ids, budget))
+    }
+
+    /// Generate, calling `on_text` with each piece of text as soon as it is final; it returns
+    /// `ControlFlow::Break(())` to cancel (finish reason `cancelled`).
+    pub fn generate(
+        &self,
+        req: &GenerateRequest,
+        mut on_text: impl FnMut(&str) -> ControlFlow<()>,
+    ) -> Result<Generation, EngineError> {
+        let (ids, budget) = self.prepare(req)?;
+        let mut seq = Sequence::new(req.sampling.clone(), req.stop.clone(), &ids, budget)?;
         // Start small; the cache doubles as generation proceeds, so a huge --max-tokens costs nothing
         // until it is used.
         let mut cache = self.llama.new_cache(ids.len() + budget.min(256));
@@ -130,60 +134,17 @@ impl TextModel {
         let prefill_ms = t0.elapsed().as_secs_f64() * 1e3;
 
         let t1 = Instant::now();
-        let mut stop = StopMatcher::new(req.stop.clone());
-        let mut utf8 = Utf8Stream::default();
-        let mut out = String::new();
-        let mut cancelled = false;
-        let mut emit = |s: &str, out: &mut String| {
-            if !s.is_empty() && !cancelled {
-                cancelled = on_text(s).is_break();
-                out.push_str(s);
-            }
-            cancelled
-        };
-        let mut generated = 0;
         let mut forwards = 0;
-        let mut finish = FinishReason::Length;
-        loop {
-            let tok = sampler.sample(&mut logits)?;
-            sampler.accept(tok);
-            if self.tokenizer.is_eog(tok) {
-                finish = FinishReason::Stop;
-                break;
-            }
-            generated += 1;
-            let piece = utf8.push(self.tokenizer.piece_bytes(tok));
-            let step = stop.push(&piece);
-            if emit(&step.emit, &mut out) {
-                finish = FinishReason::Cancelled;
-                break;
-            }
-            if step.stopped {
-                finish = FinishReason::Stop;
-                break;
-            }
-            if generated >= budget {
-                break;
-            }
+        while let Some(tok) = seq.step(&mut logits, &self.tokenizer, &mut on_text)? {
             self.llama
                 .forward(&[tok], &mut cache, LogitsMode::Last, &mut logits)?;
             forwards += 1;
         }
-        if !stop.is_stopped() && finish != FinishReason::Cancelled {
-            let tail = utf8.finish();
-            let step = stop.push(&tail);
-            emit(&step.emit, &mut out);
-            if step.stopped {
-                finish = FinishReason::Stop;
-            } else {
-                emit(&stop.finish(), &mut out);
-            }
-        }
         let decode_ms = t1.elapsed().as_secs_f64() * 1e3;
         Ok(Generation {
-            text: out,
-            tokens: generated,
-            finish_reason: finish,
+            text: seq.text().to_string(),
+            tokens: seq.tokens(),
+            finish_reason: seq.finish_reason(),
             model: self.name().to_string(),
             timings: Timings {
                 load_ms: self.load_ms(),

@@ -3,14 +3,17 @@
 //!
 //! The loop is library code so the CLI, the server and tests share it; the CLI only formats.
 
+mod batch;
 mod bench;
 mod chat;
 mod error;
 mod generate;
 mod score;
+mod sequence;
 mod text_model;
 mod utf8;
 
+pub use batch::{BatchGeneration, BatchTimings, Choice, MAX_BATCH};
 pub use bench::BenchResult;
 pub use chat::{ChatMessage, ChatTemplate};
 pub use error::EngineError;

@@ -80,7 +80,7 @@ impl<'a> QWeight<'a> {
 }
 
 /// Reusable buffers for [`matmul`]: the quantized activations of the last input.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct MatmulScratch {
     q8: Q8Acts,
     exact_f32: bool,

@@ -28,6 +28,6 @@ pub use bert::{BertConfig, BertConfigFile, BertModel, PackedBatch};
 pub use error::ModelError;
 pub use gguf::GgufFile;
 pub use gpt2::{Gpt2, Gpt2Cache, Gpt2Config, Gpt2HfConfig};
-pub use llama::{KvCache, Llama, LlamaConfig, LogitsMode};
+pub use llama::{BatchScratch, KvCache, Llama, LlamaConfig, LogitsMode};
 pub use sentence_embedder::{Embeddings, SentenceEmbedder, TruncatedInput};
 pub use tokenizer::GgufTokenizer;

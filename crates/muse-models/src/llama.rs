@@ -385,22 +385,117 @@ impl Llama {
     /// One chunk through all layers; returns the final-normed hidden states (`t × dim`).
     fn forward_chunk(&self, tokens: &[u32], cache: &mut KvCache) -> Result<Vec<f32>, ModelError> {
         let cfg = &self.cfg;
-        let (t, d, qd, kvd, ff) = (
-            tokens.len(),
-            cfg.dim,
-            cfg.q_dim(),
-            cfg.kv_dim(),
-            cfg.ffn_dim,
-        );
+        let (t, kvd) = (tokens.len(), cfg.kv_dim());
         let pos0 = cache.len;
         cache.reserve(pos0 + t, cfg.context)?;
-        let s = &mut cache.scratch;
+        let KvCache { k, v, scratch, .. } = cache;
+        let out = self.run_layers(tokens, pos0..pos0 + t, scratch, |li, s| {
+            let (kc, vc) = (&mut k[li], &mut v[li]);
+            kc[pos0 * kvd..(pos0 + t) * kvd].copy_from_slice(&s.k);
+            vc[pos0 * kvd..(pos0 + t) * kvd].copy_from_slice(&s.v);
+            attention(cfg, pos0, &s.q, kc, vc, &mut s.att);
+        })?;
+        cache.len = pos0 + t;
+        Ok(out)
+    }
+
+    /// A fresh scratch space for [`Llama::forward_batch`].
+    pub fn new_batch(&self) -> BatchScratch {
+        let mut scratch = Scratch::default();
+        scratch.mm.set_exact_f32(self.exact_f32);
+        BatchScratch { scratch }
+    }
+
+    /// One decode step for several independent sequences at once: `tokens[i]` is appended to
+    /// `caches[i]` at that cache's next position, and `logits` receives `tokens.len() × vocab`
+    /// values, row `i` for sequence `i`.
+    ///
+    /// The projections see the batch as one `n`-row input, so each weight row is read once for all
+    /// sequences (the multi-token kernels of prefill) instead of once per sequence; only attention
+    /// runs per sequence, against that sequence's own cache.
+    pub fn forward_batch(
+        &self,
+        tokens: &[u32],
+        caches: &mut [&mut KvCache],
+        batch: &mut BatchScratch,
+        logits: &mut Vec<f32>,
+    ) -> Result<(), ModelError> {
+        let cfg = &self.cfg;
+        if tokens.len() != caches.len() {
+            return Err(ModelError::Config(format!(
+                "a batch of {} tokens for {} caches",
+                tokens.len(),
+                caches.len()
+            )));
+        }
+        if let Some(&id) = tokens.iter().find(|&&t| t as usize >= cfg.vocab) {
+            return Err(ModelError::TokenOutOfRange {
+                id,
+                vocab: cfg.vocab,
+            });
+        }
+        for c in caches.iter_mut() {
+            if c.len + 1 > cfg.context {
+                return Err(ModelError::ContextOverflow {
+                    tokens: c.len + 1,
+                    context: cfg.context,
+                });
+            }
+            c.reserve(c.len + 1, cfg.context)?;
+        }
+        let positions: Vec<usize> = caches.iter().map(|c| c.len).collect();
+        rayon::scope(|_| -> Result<(), ModelError> {
+            let kvd = cfg.kv_dim();
+            let hidden = self.run_layers(
+                tokens,
+                positions.iter().copied(),
+                &mut batch.scratch,
+                |li, s| {
+                    for (i, c) in caches.iter_mut().enumerate() {
+                        let p = positions[i];
+                        c.k[li][p * kvd..(p + 1) * kvd]
+                            .copy_from_slice(&s.k[i * kvd..(i + 1) * kvd]);
+                        c.v[li][p * kvd..(p + 1) * kvd]
+                            .copy_from_slice(&s.v[i * kvd..(i + 1) * kvd]);
+                    }
+                    let kv: Vec<(&[f32], &[f32])> = caches
+                        .iter()
+                        .map(|c| (c.k[li].as_slice(), c.v[li].as_slice()))
+                        .collect();
+                    batch_attention(cfg, &positions, &s.q, &kv, &mut s.att);
+                },
+            )?;
+            let s = &mut batch.scratch;
+            s.mm.prepare(&hidden, cfg.dim);
+            logits.clear();
+            logits.resize(tokens.len() * cfg.vocab, 0.0);
+            matmul(&self.w(&self.output)?, &hidden, &s.mm, logits)?;
+            Ok(())
+        })?;
+        for c in caches.iter_mut() {
+            c.len += 1;
+        }
+        Ok(())
+    }
+
+    /// Embed `tokens` (row `i` at position `positions[i]`) and run every layer; `attend(layer, s)`
+    /// stores the layer's new keys/values (`s.k`, `s.v`) where they belong and writes the attention
+    /// output of the queries `s.q` into `s.att`. Returns the final-normed hidden states.
+    fn run_layers(
+        &self,
+        tokens: &[u32],
+        positions: impl Iterator<Item = usize>,
+        s: &mut Scratch,
+        mut attend: impl FnMut(usize, &mut Scratch),
+    ) -> Result<Vec<f32>, ModelError> {
+        let cfg = &self.cfg;
+        let (t, d, qd, ff) = (tokens.len(), cfg.dim, cfg.q_dim(), cfg.ffn_dim);
         s.resize(t, cfg);
         let embd = self.w(&self.tok_embd)?;
         for (i, &id) in tokens.iter().enumerate() {
             embd.dequantize_row(id as usize, &mut s.x[i * d..(i + 1) * d])?;
         }
-        let (cos, sin) = self.rope_table(pos0, t);
+        let (cos, sin) = self.rope_table(positions);
         for (li, layer) in self.layers.iter().enumerate() {
             // Attention block.
             rms_norm(&s.x, &layer.attn_norm, cfg.rms_eps, &mut s.h);
@@ -410,10 +505,7 @@ impl Llama {
             matmul(&self.w(&layer.wv)?, &s.h, &s.mm, &mut s.v)?;
             rope(&mut s.q, cfg.head_dim, cfg.rope_dim, &cos, &sin);
             rope(&mut s.k, cfg.head_dim, cfg.rope_dim, &cos, &sin);
-            let (kc, vc) = (&mut cache.k[li], &mut cache.v[li]);
-            kc[pos0 * kvd..(pos0 + t) * kvd].copy_from_slice(&s.k);
-            vc[pos0 * kvd..(pos0 + t) * kvd].copy_from_slice(&s.v);
-            attention(cfg, pos0, &s.q, kc, vc, &mut s.att);
+            attend(li, s);
             s.mm.prepare(&s.att, qd);
             matmul(&self.w(&layer.wo)?, &s.att, &s.mm, &mut s.o)?;
             add_assign(&mut s.x, &s.o);
@@ -429,18 +521,15 @@ impl Llama {
             matmul(&self.w(&layer.w_down)?, &s.gate, &s.mm, &mut s.o)?;
             add_assign(&mut s.x, &s.o);
         }
-        cache.len = pos0 + t;
         let mut out = vec![0.0; t * d];
         rms_norm(&s.x, &self.output_norm, cfg.rms_eps, &mut out);
         Ok(out)
     }
 
-    /// cos/sin of every (position, frequency) pair of this chunk.
-    fn rope_table(&self, pos0: usize, t: usize) -> (Vec<f32>, Vec<f32>) {
-        let half = self.inv_freq.len();
-        let mut cos = Vec::with_capacity(t * half);
-        let mut sin = Vec::with_capacity(t * half);
-        for p in pos0..pos0 + t {
+    /// cos/sin of every (position, frequency) pair of these rows.
+    fn rope_table(&self, positions: impl Iterator<Item = usize>) -> (Vec<f32>, Vec<f32>) {
+        let (mut cos, mut sin) = (Vec::new(), Vec::new());
+        for p in positions {
             let pos = p as f32 / self.cfg.rope_linear_scale;
             for &f in &self.inv_freq {
                 let a = pos * f;
@@ -495,35 +584,69 @@ fn rope(x: &mut [f32], head_dim: usize, rope_dim: usize, cos: &[f32], sin: &[f32
 
 /// Causal grouped-query attention of `t` new queries against the cache (positions `0..pos0 + t`).
 fn attention(cfg: &LlamaConfig, pos0: usize, q: &[f32], k: &[f32], v: &[f32], out: &mut [f32]) {
-    let (hd, nh, kvd) = (cfg.head_dim, cfg.n_head, cfg.kv_dim());
-    let group = cfg.n_head / cfg.n_head_kv;
-    let scale = 1.0 / (hd as f32).sqrt();
+    let (hd, nh) = (cfg.head_dim, cfg.n_head);
     out.par_chunks_mut(hd)
         .enumerate()
         .for_each_init(Vec::new, |scores: &mut Vec<f32>, (i, o)| {
             let (t, h) = (i / nh, i % nh);
             let qh = &q[i * hd..(i + 1) * hd];
-            let kv_off = (h / group) * hd;
-            let n = pos0 + t + 1;
-            scores.clear();
-            scores.resize(n, 0.0);
-            f32ops::dot_rows(qh, k, kvd, kv_off, scores);
-            let max = scores.iter().fold(f32::NEG_INFINITY, |m, &s| m.max(s)) * scale;
-            let mut sum = 0.0;
-            for s in scores.iter_mut() {
-                *s = (*s * scale - max).exp();
-                sum += *s;
-            }
-            let inv = 1.0 / sum;
-            for s in scores.iter_mut() {
-                *s *= inv;
-            }
-            o.fill(0.0);
-            f32ops::axpy_rows(scores, v, kvd, kv_off, o);
+            attend_head(cfg, h, qh, (k, v), pos0 + t + 1, scores, o);
         });
 }
 
+/// Attention of one query row per sequence, row `i` at `positions[i]` against `kv[i]`.
+fn batch_attention(
+    cfg: &LlamaConfig,
+    positions: &[usize],
+    q: &[f32],
+    kv: &[(&[f32], &[f32])],
+    out: &mut [f32],
+) {
+    let (hd, nh) = (cfg.head_dim, cfg.n_head);
+    out.par_chunks_mut(hd)
+        .enumerate()
+        .for_each_init(Vec::new, |scores: &mut Vec<f32>, (i, o)| {
+            let (seq, h) = (i / nh, i % nh);
+            let qh = &q[i * hd..(i + 1) * hd];
+            attend_head(cfg, h, qh, kv[seq], positions[seq] + 1, scores, o);
+        });
+}
+
+/// Softmax(q·Kᵀ/√d)·V for query head `h` over the first `n` cached positions.
+fn attend_head(
+    cfg: &LlamaConfig,
+    h: usize,
+    qh: &[f32],
+    (k, v): (&[f32], &[f32]),
+    n: usize,
+    scores: &mut Vec<f32>,
+    o: &mut [f32],
+) {
+    let (hd, kvd) = (cfg.head_dim, cfg.kv_dim());
+    let group = cfg.n_head / cfg.n_head_kv;
+    let scale = 1.0 / (hd as f32).sqrt();
+    let kv_off = (h / group) * hd;
+    scores.clear();
+    scores.resize(n, 0.0);
+    f32ops::dot_rows(qh, k, kvd, kv_off, scores);
+    let max = scores.iter().fold(f32::NEG_INFINITY, |m, &s| m.max(s)) * scale;
+    let mut sum = 0.0;
+    for s in scores.iter_mut() {
+        *s = (*s * scale - max).exp();
+        sum += *s;
+    }
+    let inv = 1.0 / sum;
+    for s in scores.iter_mut() {
+        *s *= inv;
+    }
+    o.fill(0.0);
+    f32ops::axpy_rows(scores, v, kvd, kv_off, o);
+}
+
 /// Per-sequence decode state: the KV cache of every layer and reusable scratch buffers.
+///
+/// Cloning copies it whole, e.g. to fork one prefilled prompt into several sequences.
+#[derive(Clone)]
 pub struct KvCache {
     k: Vec<Vec<f32>>,
     v: Vec<Vec<f32>>,
@@ -582,7 +705,12 @@ impl KvCache {
     }
 }
 
-#[derive(Default)]
+/// Scratch buffers of a batched decode step ([`Llama::forward_batch`]).
+pub struct BatchScratch {
+    scratch: Scratch,
+}
+
+#[derive(Default, Clone)]
 struct Scratch {
     x: Vec<f32>,
     h: Vec<f32>,
