@@ -3,6 +3,7 @@
 
 mod commands;
 mod home;
+mod quality;
 
 use clap::error::ErrorKind;
 use clap::{Parser, Subcommand};
@@ -30,6 +31,8 @@ enum Command {
     Bench(commands::bench::Args),
     /// Sentence embeddings (unit-length vectors) from a sentence-transformers model.
     Embed(commands::embed::Args),
+    /// Score a text as an answer to a prompt: coherence, fluency, relevance, creativity, overall.
+    Eval(commands::eval::Args),
     /// Screen a text with the safety filters (policy categories, personal data, prompt injection).
     Moderate(commands::moderate::Args),
 }
@@ -68,6 +71,7 @@ fn main() -> ExitCode {
         Command::Bench(a) => commands::bench::run(a),
         Command::Embed(a) => commands::embed::run(a),
         Command::Moderate(a) => commands::moderate::run(a),
+        Command::Eval(a) => commands::eval::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -16,6 +16,8 @@ pub enum EngineError {
     PromptTooLong { tokens: usize, context: usize },
     #[error("`{name}` {problem}")]
     InvalidParameter { name: &'static str, problem: String },
+    #[error(transparent)]
+    Quality(#[from] muse_quality::QualityError),
     #[error("scoring needs at least 2 tokens, got {0}")]
     TooFewTokens(usize),
 }

@@ -1,6 +1,11 @@
+//! `muse generate`: stream one continuation, sample several (`--n`), or pick the best of several
+//! by the quality score (`--best-of`, with refinement rounds under `--min-score`).
+
 use crate::home::resolve_text_model;
-use anyhow::{Context, Result};
-use muse_engine::{GenerateRequest, TextModel};
+use crate::quality::QualityArgs;
+use anyhow::{Context, Result, bail};
+use muse_engine::{FinishReason, GenerateRequest, OptimizeRequest, SentenceEmbedderRef, TextModel};
+use muse_quality::{Evaluator, postprocess};
 use muse_sample::SamplingParams;
 use std::io::Write;
 use std::ops::ControlFlow;
@@ -51,9 +56,137 @@ pub struct Args {
     /// Print one JSON object instead of streaming text.
     #[arg(long)]
     json: bool,
+    /// Sample N independent continuations in one batch (choice i uses seed + i).
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    n: usize,
+    /// Sample N candidates in one batch, score each (see `muse eval`) and keep the best.
+    #[arg(long, value_name = "N", conflicts_with = "n")]
+    best_of: Option<usize>,
+    /// With --best-of: keep sampling rounds, adjusted to the weakest dimension, while the best
+    /// overall score is below S.
+    #[arg(long, value_name = "S")]
+    min_score: Option<f64>,
+    /// With --min-score: at most this many rounds.
+    #[arg(long, default_value_t = 3, value_name = "R")]
+    max_rounds: usize,
+    /// Keep the raw output: no whitespace normalisation, duplicate-sentence removal, or trimming
+    /// of a sentence cut off by --max-tokens (applies to --json, --n and --best-of output).
+    #[arg(long)]
+    no_clean: bool,
+    #[command(flatten)]
+    quality: QualityArgs,
+}
+
+/// The cleaned text (see `--no-clean`).
+fn clean(text: &str, finish: FinishReason, raw: bool) -> String {
+    if raw {
+        text.to_string()
+    } else {
+        postprocess(text, finish == FinishReason::Length).0
+    }
+}
+
+fn run_best_of(model: &TextModel, req: GenerateRequest, a: &Args, best_of: usize) -> Result<()> {
+    let weights = a.quality.weights()?;
+    let emb = a.quality.load_embedder()?;
+    let embedder = SentenceEmbedderRef::new(&emb);
+    let evaluator = Evaluator::new(model, &embedder, weights)?;
+    let mut opt = OptimizeRequest::new(req, best_of);
+    opt.min_score = a.min_score;
+    opt.max_rounds = if a.min_score.is_some() {
+        a.max_rounds
+    } else {
+        1
+    };
+    opt.clean = !a.no_clean;
+    let total = best_of * opt.max_rounds;
+    eprintln!(
+        "sampling {best_of} candidates{} and scoring them…",
+        if opt.max_rounds > 1 {
+            format!(
+                " a round (at most {} rounds, {total} candidates)",
+                opt.max_rounds
+            )
+        } else {
+            String::new()
+        }
+    );
+    let r = model.optimize(&opt, &evaluator)?;
+    let Some(best) = r.best() else {
+        bail!("no candidate was generated");
+    };
+    let mut out = std::io::stdout().lock();
+    if a.json {
+        let json = serde_json::json!({
+            "text": best.text,
+            "chosen": r.chosen,
+            "scores": {
+                "coherence": best.scores.coherence,
+                "fluency": best.scores.fluency,
+                "relevance": best.scores.relevance,
+                "creativity": best.scores.creativity,
+                "overall": best.scores.overall,
+            },
+            "reached_min_score": r.reached_min_score,
+            "weights": weights,
+            "candidates": r.candidates,
+            "rounds": r.rounds,
+            "model": r.model,
+        });
+        writeln!(out, "{json}")?;
+    } else {
+        writeln!(out, "{}", best.text)?;
+        eprintln!(
+            "chose candidate {} of {} (overall {:.3}: coherence {:.3}, fluency {:.3}, relevance {:.3}, creativity {:.3}; {} round{})",
+            r.chosen,
+            r.candidates.len(),
+            best.scores.overall,
+            best.scores.coherence,
+            best.scores.fluency,
+            best.scores.relevance,
+            best.scores.creativity,
+            r.rounds.len(),
+            if r.rounds.len() == 1 { "" } else { "s" }
+        );
+    }
+    Ok(())
 }
 
 pub fn run(a: Args) -> Result<()> {
+    if a.n == 0 || a.n > muse_engine::MAX_BATCH {
+        bail!(
+            "`--n` must be in 1..={}, got {}",
+            muse_engine::MAX_BATCH,
+            a.n
+        );
+    }
+    if let Some(b) = a.best_of
+        && (b == 0 || b > muse_engine::MAX_BATCH)
+    {
+        bail!(
+            "`--best-of` must be in 1..={}, got {b}",
+            muse_engine::MAX_BATCH
+        );
+    }
+    if a.min_score.is_some() && a.best_of.is_none() {
+        bail!("`--min-score` needs `--best-of N`: it is the score the best candidate must reach");
+    }
+    if let Some(s) = a.min_score
+        && !(0.0..=1.0).contains(&s)
+    {
+        bail!("`--min-score` must be in [0, 1], got {s}");
+    }
+    if a.max_rounds == 0 || a.max_rounds > muse_engine::MAX_ROUNDS {
+        bail!(
+            "`--max-rounds` must be in 1..={}, got {}",
+            muse_engine::MAX_ROUNDS,
+            a.max_rounds
+        );
+    }
+    if a.best_of.is_some() {
+        // Fail on bad weights before loading any model.
+        a.quality.weights()?;
+    }
     let sampling = SamplingParams {
         temperature: a.temperature,
         top_k: a.top_k,
@@ -70,18 +203,57 @@ pub fn run(a: Args) -> Result<()> {
     let path = resolve_text_model(a.model.as_deref())?;
     let model = TextModel::load(&path).with_context(|| format!("loading {}", path.display()))?;
     let req = GenerateRequest {
-        prompt: a.prompt,
-        system: a.system,
+        prompt: a.prompt.clone(),
+        system: a.system.clone(),
         raw: a.raw,
         max_tokens: a.max_tokens,
         sampling,
-        stop: a.stop,
+        stop: a.stop.clone(),
     };
     let stdout = std::io::stdout();
+    if let Some(best_of) = a.best_of {
+        return run_best_of(&model, req, &a, best_of);
+    }
+    if a.n > 1 {
+        let batch = model.generate_n(&req, a.n)?;
+        let choices: Vec<serde_json::Value> = batch
+            .choices
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let text = clean(&c.text, c.finish_reason, a.no_clean);
+                serde_json::json!({
+                    "index": i,
+                    "text": text,
+                    "tokens": c.tokens,
+                    "finish_reason": c.finish_reason,
+                    "seed": c.seed,
+                })
+            })
+            .collect();
+        let mut out = stdout.lock();
+        if a.json {
+            let json = serde_json::json!({
+                "choices": choices,
+                "model": batch.model,
+                "timings": batch.timings,
+            });
+            writeln!(out, "{json}")?;
+        } else {
+            for (i, c) in choices.iter().enumerate() {
+                writeln!(
+                    out,
+                    "--- choice {i} ---\n{}",
+                    c["text"].as_str().unwrap_or("")
+                )?;
+            }
+        }
+        return Ok(());
+    }
     if a.json {
         let g = model.generate(&req, |_| ControlFlow::Continue(()))?;
         let json = serde_json::json!({
-            "text": g.text,
+            "text": clean(&g.text, g.finish_reason, a.no_clean),
             "tokens": g.tokens,
             "finish_reason": g.finish_reason,
             "model": g.model,
