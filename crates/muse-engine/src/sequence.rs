@@ -3,7 +3,7 @@
 
 use crate::generate::FinishReason;
 use crate::utf8::Utf8Stream;
-use muse_models::GgufTokenizer;
+use muse_models::TextTokenizer;
 use muse_sample::{SampleError, Sampler, SamplingParams, StopMatcher};
 use std::ops::ControlFlow;
 
@@ -47,7 +47,7 @@ impl Sequence {
     pub(crate) fn step(
         &mut self,
         logits: &mut [f32],
-        tokenizer: &GgufTokenizer,
+        tokenizer: &TextTokenizer,
         emit: &mut dyn FnMut(&str) -> ControlFlow<()>,
     ) -> Result<Option<u32>, SampleError> {
         if self.finish.is_some() {

@@ -2,14 +2,14 @@
 
 use crate::chat::{ChatMessage, ChatTemplate};
 use crate::error::EngineError;
-use muse_models::{GgufFile, GgufTokenizer, Llama};
+use muse_models::{GgufFile, Llama, TextTokenizer};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// A loaded language model.
 pub struct TextModel {
     pub(crate) llama: Llama,
-    pub(crate) tokenizer: GgufTokenizer,
+    pub(crate) tokenizer: TextTokenizer,
     template: Option<ChatTemplate>,
     name: String,
     path: PathBuf,
@@ -32,7 +32,7 @@ impl TextModel {
         let gguf = GgufFile::open(path)?;
         // Name an unsupported architecture before anything else can fail on it.
         muse_models::llama::check_architecture(&gguf)?;
-        let tokenizer = GgufTokenizer::from_gguf(&gguf)?;
+        let tokenizer = TextTokenizer::from_gguf(&gguf)?;
         let template = match gguf.get("tokenizer.chat_template").and_then(|v| v.as_str()) {
             Some(src) => Some(ChatTemplate::new(src)?),
             None => None,
@@ -64,7 +64,7 @@ impl TextModel {
         self.load_ms
     }
 
-    pub fn tokenizer(&self) -> &GgufTokenizer {
+    pub fn tokenizer(&self) -> &TextTokenizer {
         &self.tokenizer
     }
 

@@ -10,7 +10,8 @@
 
 use crate::error::ModelError;
 use crate::gguf::{GgufFile, TensorInfo};
-use muse_kernels::{MatmulScratch, QWeight, f32ops, matmul};
+use crate::raw_safetensors::{RawSafetensors, RawTensor};
+use muse_kernels::{GgmlType, MatmulScratch, QWeight, f32ops, matmul};
 use rayon::prelude::*;
 
 /// Longest run of prompt tokens pushed through the model at once (bounds scratch memory).
@@ -31,7 +32,19 @@ pub struct LlamaConfig {
     pub rope_dim: usize,
     /// Linear RoPE scaling: positions are divided by this.
     pub rope_linear_scale: f32,
+    pub rope_style: RopeStyle,
+    /// Q, K and V projections carry biases (Qwen2).
+    pub attn_bias: bool,
     pub rms_eps: f32,
+}
+
+/// Which pairs of a head's values RoPE rotates together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RopeStyle {
+    /// Adjacent pairs `(2i, 2i+1)`: GGUF `llama` (its converter permutes Q/K rows into this order).
+    Interleaved,
+    /// `(i, i + d/2)`: Hugging Face's `rotate_half`, and GGUF `qwen2` (llama.cpp's NEOX type).
+    HalfSplit,
 }
 
 impl LlamaConfig {
@@ -40,6 +53,7 @@ impl LlamaConfig {
     pub fn from_gguf(g: &GgufFile) -> Result<Self, ModelError> {
         let arch = g.architecture()?.to_string();
         let key = |k: &str| format!("{arch}.{k}");
+        let qwen2 = arch == "qwen2";
         let size = |k: &str| -> Result<usize, ModelError> {
             let v = g.get_u64(&key(k))?;
             usize::try_from(v).ok().filter(|&v| v > 0).ok_or_else(|| {
@@ -144,8 +158,55 @@ impl LlamaConfig {
             rope_base: float("rope.freq_base", 10_000.0)?,
             rope_dim,
             rope_linear_scale,
+            rope_style: if qwen2 {
+                RopeStyle::HalfSplit
+            } else {
+                RopeStyle::Interleaved
+            },
+            attn_bias: qwen2,
             rms_eps: float("attention.layer_norm_rms_epsilon", 1e-5)?,
         })
+    }
+
+    /// Check sizes that every weight source must satisfy (GGUF does this while reading).
+    pub(crate) fn validate(&self) -> Result<(), ModelError> {
+        let positive = [
+            ("layers", self.n_layer),
+            ("hidden size", self.dim),
+            ("attention heads", self.n_head),
+            ("key/value heads", self.n_head_kv),
+            ("head size", self.head_dim),
+            ("feed-forward size", self.ffn_dim),
+            ("vocabulary", self.vocab),
+            ("context", self.context),
+        ];
+        if let Some((what, _)) = positive.iter().find(|(_, v)| *v == 0) {
+            return Err(ModelError::Config(format!("{what} must be positive")));
+        }
+        if !self.n_head.is_multiple_of(self.n_head_kv) {
+            return Err(ModelError::Config(format!(
+                "{} attention heads are not a multiple of {} key/value heads",
+                self.n_head, self.n_head_kv
+            )));
+        }
+        if self.rope_dim > self.head_dim || self.rope_dim % 2 != 0 {
+            return Err(ModelError::Config(format!(
+                "rope dimension {} does not fit head size {}",
+                self.rope_dim, self.head_dim
+            )));
+        }
+        if self
+            .n_head
+            .checked_mul(self.head_dim)
+            .is_none_or(|q| q > 1 << 24)
+            || self.dim > 1 << 20
+        {
+            return Err(ModelError::Config(format!(
+                "{} heads of {} values is implausibly large",
+                self.n_head, self.head_dim
+            )));
+        }
+        Ok(())
     }
 
     fn q_dim(&self) -> usize {
@@ -165,39 +226,99 @@ pub enum LogitsMode {
     All,
 }
 
-struct Layer {
-    attn_norm: Vec<f32>,
-    ffn_norm: Vec<f32>,
-    wq: TensorInfo,
-    wk: TensorInfo,
-    wv: TensorInfo,
-    wo: TensorInfo,
-    w_gate: TensorInfo,
-    w_up: TensorInfo,
-    w_down: TensorInfo,
+/// A weight matrix: where its bytes lie in the model's files, their format, and its shape.
+#[derive(Debug, Clone)]
+pub(crate) struct Mat {
+    file: usize,
+    start: usize,
+    len: usize,
+    ty: GgmlType,
+    rows: usize,
+    cols: usize,
+}
+
+impl Mat {
+    fn from_gguf(info: &TensorInfo) -> Self {
+        let (rows, cols) = info.rows_cols();
+        Self {
+            file: 0,
+            start: info.start,
+            len: info.len,
+            ty: info.ty,
+            rows,
+            cols,
+        }
+    }
+
+    pub(crate) fn from_raw(t: &RawTensor, rows: usize, cols: usize) -> Self {
+        Self {
+            file: t.file,
+            start: t.start,
+            len: t.len,
+            ty: t.ty,
+            rows,
+            cols,
+        }
+    }
+}
+
+/// The files the weights are mapped from.
+pub(crate) enum Store {
+    Gguf(GgufFile),
+    Safetensors(RawSafetensors),
+}
+
+impl Store {
+    fn bytes(&self, m: &Mat) -> &[u8] {
+        let whole = match self {
+            Store::Gguf(g) => g.mapped(),
+            Store::Safetensors(s) => s.file_bytes(m.file),
+        };
+        whole.get(m.start..m.start + m.len).unwrap_or(&[])
+    }
+}
+
+pub(crate) struct Layer {
+    pub(crate) attn_norm: Vec<f32>,
+    pub(crate) ffn_norm: Vec<f32>,
+    pub(crate) wq: Mat,
+    pub(crate) wk: Mat,
+    pub(crate) wv: Mat,
+    pub(crate) wo: Mat,
+    pub(crate) w_gate: Mat,
+    pub(crate) w_up: Mat,
+    pub(crate) w_down: Mat,
+    /// Q/K/V biases (Qwen2), all three or none.
+    pub(crate) bqkv: Option<[Vec<f32>; 3]>,
+}
+
+/// The tensors of a model, whatever file format they came from.
+pub(crate) struct Parts {
+    pub(crate) store: Store,
+    pub(crate) cfg: LlamaConfig,
+    pub(crate) layers: Vec<Layer>,
+    pub(crate) tok_embd: Mat,
+    pub(crate) output_norm: Vec<f32>,
+    pub(crate) output: Mat,
+    pub(crate) inv_freq: Vec<f32>,
 }
 
 /// A loaded Llama-architecture model.
 pub struct Llama {
-    gguf: GgufFile,
+    store: Store,
     cfg: LlamaConfig,
     layers: Vec<Layer>,
-    tok_embd: TensorInfo,
+    tok_embd: Mat,
     output_norm: Vec<f32>,
-    output: TensorInfo,
+    output: Mat,
     inv_freq: Vec<f32>,
     exact_f32: bool,
 }
 
 /// Architectures this module runs (GGUF `general.architecture`).
-pub const SUPPORTED_ARCHITECTURES: &[&str] = &["llama"];
+pub const SUPPORTED_ARCHITECTURES: &[&str] = &["llama", "qwen2"];
 
-fn matrix_info(
-    g: &GgufFile,
-    name: &str,
-    rows: usize,
-    cols: usize,
-) -> Result<TensorInfo, ModelError> {
+fn matrix_info(g: &GgufFile, name: &str, rows: usize, cols: usize) -> Result<Mat, ModelError> {
     let info = g
         .tensor_info(name)
         .ok_or_else(|| ModelError::MissingTensor(name.into()))?;
@@ -210,7 +331,19 @@ fn matrix_info(
     }
     // Validate the byte length once here so forward passes cannot fail on it.
     g.matrix(name)?;
-    Ok(info.clone())
+    Ok(Mat::from_gguf(info))
+}
+
+/// Rotary frequencies `base^(-2i/rope_dim)`, each divided by its factor (Llama 3's
+/// `rope_freqs.weight`, or [`llama3_factors`]).
+pub(crate) fn inv_freq(base: f32, rope_dim: usize, factors: Option<&[f32]>) -> Vec<f32> {
+    (0..rope_dim / 2)
+        .map(|i| {
+            let f = (base as f64).powf(-2.0 * i as f64 / rope_dim as f64);
+            let k = factors.and_then(|v| v.get(i)).copied().unwrap_or(1.0) as f64;
+            (f / k) as f32
+        })
+        .collect()
 }
 
 fn vector(g: &GgufFile, name: &str, len: usize) -> Result<Vec<f32>, ModelError> {
@@ -246,7 +379,18 @@ impl Llama {
         let mut layers = Vec::with_capacity(cfg.n_layer);
         for i in 0..cfg.n_layer {
             let n = |s: &str| format!("blk.{i}.{s}.weight");
+            let bias = |s: &str, len| vector(&gguf, &format!("blk.{i}.{s}.bias"), len);
+            let bqkv = if cfg.attn_bias {
+                Some([
+                    bias("attn_q", qd)?,
+                    bias("attn_k", kvd)?,
+                    bias("attn_v", kvd)?,
+                ])
+            } else {
+                None
+            };
             layers.push(Layer {
+                bqkv,
                 attn_norm: vector(&gguf, &n("attn_norm"), d)?,
                 ffn_norm: vector(&gguf, &n("ffn_norm"), d)?,
                 wq: matrix_info(&gguf, &n("attn_q"), qd, d)?,
@@ -271,42 +415,47 @@ impl Llama {
             Some(_) => vector(&gguf, "rope_freqs.weight", half)?,
             None => vec![1.0; half],
         };
-        let inv_freq = (0..half)
-            .map(|i| {
-                let f = (cfg.rope_base as f64).powf(-2.0 * i as f64 / cfg.rope_dim as f64);
-                (f / factors[i] as f64) as f32
-            })
-            .collect();
-        // `MUSE_EXACT_F32=1` selects the exact path for every cache this model creates.
-        let exact_f32 = std::env::var("MUSE_EXACT_F32").is_ok_and(|v| v == "1");
-        Ok(Self {
-            exact_f32,
-            gguf,
+        let inv_freq = inv_freq(cfg.rope_base, cfg.rope_dim, Some(&factors));
+        Ok(Self::from_parts(Parts {
+            store: Store::Gguf(gguf),
             cfg,
             layers,
             tok_embd,
             output_norm,
             output,
             inv_freq,
-        })
+        }))
+    }
+
+    pub(crate) fn from_parts(p: Parts) -> Self {
+        // `MUSE_EXACT_F32=1` selects the exact path for every cache this model creates.
+        let exact_f32 = std::env::var("MUSE_EXACT_F32").is_ok_and(|v| v == "1");
+        Self {
+            exact_f32,
+            store: p.store,
+            cfg: p.cfg,
+            layers: p.layers,
+            tok_embd: p.tok_embd,
+            output_norm: p.output_norm,
+            output: p.output,
+            inv_freq: p.inv_freq,
+        }
     }
 
     pub fn config(&self) -> &LlamaConfig {
         &self.cfg
     }
 
-    pub fn gguf(&self) -> &GgufFile {
-        &self.gguf
+    /// The GGUF file the model was loaded from, if it was.
+    pub fn gguf(&self) -> Option<&GgufFile> {
+        match &self.store {
+            Store::Gguf(g) => Some(g),
+            Store::Safetensors(_) => None,
+        }
     }
 
-    fn w(&self, info: &TensorInfo) -> Result<QWeight<'_>, ModelError> {
-        let (rows, cols) = info.rows_cols();
-        Ok(QWeight::new(
-            info.ty,
-            self.gguf.tensor_bytes(info),
-            rows,
-            cols,
-        )?)
+    fn w(&self, m: &Mat) -> Result<QWeight<'_>, ModelError> {
+        Ok(QWeight::new(m.ty, self.store.bytes(m), m.rows, m.cols)?)
     }
 
     /// A fresh KV cache with room for `capacity` positions; it grows on demand (doubling) up to the
@@ -503,8 +652,13 @@ impl Llama {
             matmul(&self.w(&layer.wq)?, &s.h, &s.mm, &mut s.q)?;
             matmul(&self.w(&layer.wk)?, &s.h, &s.mm, &mut s.k)?;
             matmul(&self.w(&layer.wv)?, &s.h, &s.mm, &mut s.v)?;
-            rope(&mut s.q, cfg.head_dim, cfg.rope_dim, &cos, &sin);
-            rope(&mut s.k, cfg.head_dim, cfg.rope_dim, &cos, &sin);
+            if let Some([bq, bk, bv]) = &layer.bqkv {
+                add_row_bias(&mut s.q, bq);
+                add_row_bias(&mut s.k, bk);
+                add_row_bias(&mut s.v, bv);
+            }
+            rope(&mut s.q, cfg, &cos, &sin);
+            rope(&mut s.k, cfg, &cos, &sin);
             attend(li, s);
             s.mm.prepare(&s.att, qd);
             matmul(&self.w(&layer.wo)?, &s.att, &s.mm, &mut s.o)?;
@@ -559,8 +713,16 @@ fn rms_norm(x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) {
     }
 }
 
-/// Rotate adjacent pairs of the first `rope_dim` values of every head.
-fn rope(x: &mut [f32], head_dim: usize, rope_dim: usize, cos: &[f32], sin: &[f32]) {
+/// Add `b` to every row of `x`.
+fn add_row_bias(x: &mut [f32], b: &[f32]) {
+    for row in x.chunks_exact_mut(b.len()) {
+        add_assign(row, b);
+    }
+}
+
+/// Rotate pairs of the first `rope_dim` values of every head (which pairs: [`RopeStyle`]).
+fn rope(x: &mut [f32], cfg: &LlamaConfig, cos: &[f32], sin: &[f32]) {
+    let (head_dim, rope_dim) = (cfg.head_dim, cfg.rope_dim);
     let half = rope_dim / 2;
     if half == 0 {
         return;
@@ -573,10 +735,16 @@ fn rope(x: &mut [f32], head_dim: usize, rope_dim: usize, cos: &[f32], sin: &[f32
             &sin[t * half..(t + 1) * half],
         );
         for head in row.chunks_exact_mut(head_dim) {
+            let (lo, hi) = match cfg.rope_style {
+                RopeStyle::Interleaved => (2, 1),
+                RopeStyle::HalfSplit => (1, half),
+            };
             for i in 0..half {
-                let (a, b) = (head[2 * i], head[2 * i + 1]);
-                head[2 * i] = a * c[i] - b * s[i];
-                head[2 * i + 1] = a * s[i] + b * c[i];
+                // Pair (i·lo, i·lo + hi): (2i, 2i+1) interleaved, (i, i+half) half-split.
+                let (ia, ib) = (i * lo, i * lo + hi);
+                let (a, b) = (head[ia], head[ib]);
+                head[ia] = a * c[i] - b * s[i];
+                head[ib] = a * s[i] + b * c[i];
             }
         }
     }

@@ -40,7 +40,7 @@ const DEFAULT_SPLITS: [&str; 4] = [
 const SUPPORTED_PRE: &str = "default, gpt2, smollm, llama3 (llama-bpe), qwen2";
 
 /// A tokenizer rebuilt from a GGUF file.
-pub struct GgufTokenizer {
+pub struct TextTokenizer {
     inner: Tokenizer,
     tokens: Vec<String>,
     pieces: Vec<Vec<u8>>,
@@ -50,9 +50,9 @@ pub struct GgufTokenizer {
     eog: Vec<u32>,
 }
 
-impl std::fmt::Debug for GgufTokenizer {
+impl std::fmt::Debug for TextTokenizer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GgufTokenizer")
+        f.debug_struct("TextTokenizer")
             .field("vocab", &self.tokens.len())
             .field("bos", &self.bos)
             .finish()
@@ -83,7 +83,168 @@ fn tok_err(e: impl std::fmt::Display) -> ModelError {
     ModelError::Tokenizer(e.to_string())
 }
 
-impl GgufTokenizer {
+/// A token given in `tokenizer_config.json` as a string or as `{"content": …}`.
+fn config_token(v: Option<&serde_json::Value>) -> Option<String> {
+    match v? {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Object(o) => o.get("content")?.as_str().map(str::to_string),
+        _ => None,
+    }
+}
+
+/// Token ids given as one number or a list (`eos_token_id` in config.json, generation_config.json).
+fn config_ids(v: Option<&serde_json::Value>) -> Vec<u32> {
+    match v {
+        Some(serde_json::Value::Number(n)) => n
+            .as_u64()
+            .and_then(|x| u32::try_from(x).ok())
+            .into_iter()
+            .collect(),
+        Some(serde_json::Value::Array(a)) => a
+            .iter()
+            .filter_map(|x| x.as_u64().and_then(|x| u32::try_from(x).ok()))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// A JSON file of a model folder, or `Null` when it does not exist.
+fn optional_json(dir: &std::path::Path, name: &str) -> Result<serde_json::Value, ModelError> {
+    let path = dir.join(name);
+    match std::fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| ModelError::Corrupt {
+            path,
+            what: format!("invalid JSON ({e})"),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(serde_json::Value::Null),
+        Err(source) => Err(ModelError::Io { path, source }),
+    }
+}
+
+/// The chat template of a Hugging Face model folder: `chat_template.jinja` (transformers 5), else
+/// `chat_template` in `tokenizer_config.json` (a string, or a list of named templates of which
+/// `default` is taken).
+pub fn hf_chat_template(dir: &std::path::Path) -> Result<Option<String>, ModelError> {
+    let file = dir.join("chat_template.jinja");
+    if file.is_file() {
+        return std::fs::read_to_string(&file)
+            .map(Some)
+            .map_err(|source| ModelError::Io { path: file, source });
+    }
+    let cfg = optional_json(dir, "tokenizer_config.json")?;
+    Ok(match cfg.get("chat_template") {
+        Some(serde_json::Value::String(s)) => Some(s.clone()),
+        Some(serde_json::Value::Array(list)) => list
+            .iter()
+            .find(|t| t.get("name").and_then(|n| n.as_str()) == Some("default"))
+            .or_else(|| list.first())
+            .and_then(|t| t.get("template"))
+            .and_then(|t| t.as_str())
+            .map(str::to_string),
+        _ => None,
+    })
+}
+
+impl TextTokenizer {
+    /// Load `tokenizer.json` of a Hugging Face model folder, with BOS/EOS from
+    /// `tokenizer_config.json`, `config.json` and `generation_config.json`. Byte-level BPE
+    /// (GPT-2, Llama 3, Qwen2) and SentencePiece-style vocabularies (`▁` for spaces, `<0xNN>`
+    /// byte tokens) are both decoded byte-exactly for streaming.
+    pub fn from_hf_dir(dir: &std::path::Path) -> Result<Self, ModelError> {
+        let path = dir.join("tokenizer.json");
+        if !path.is_file() {
+            return Err(ModelError::MissingFile {
+                path,
+                what: "the tokenizer (tokenizer.json)",
+            });
+        }
+        let mut inner = Tokenizer::from_file(&path)
+            .map_err(|e| ModelError::Tokenizer(format!("{}: {e}", path.display())))?;
+        inner.with_padding(None);
+        inner.with_truncation(None).map_err(tok_err)?;
+        let vocab = inner.get_vocab(true);
+        let size = vocab.values().map(|&i| i as usize + 1).max().unwrap_or(0);
+        let mut tokens = vec![String::new(); size];
+        for (t, &i) in &vocab {
+            tokens[i as usize] = t.clone();
+        }
+        let added = inner.get_added_tokens_decoder();
+        let byte_level = matches!(
+            inner.get_decoder(),
+            Some(tokenizers::DecoderWrapper::ByteLevel(_))
+        );
+        let byte_of = unicode_to_byte();
+        let pieces: Vec<Vec<u8>> = tokens
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                if let Some(a) = added.get(&(i as u32)) {
+                    return if a.special {
+                        Vec::new()
+                    } else {
+                        t.as_bytes().to_vec()
+                    };
+                }
+                if let Some(hex) = t.strip_prefix("<0x").and_then(|h| h.strip_suffix('>'))
+                    && let Ok(b) = u8::from_str_radix(hex, 16)
+                {
+                    return vec![b];
+                }
+                if byte_level {
+                    t.chars()
+                        .map(|c| byte_of.get(&c).copied().unwrap_or(b'?'))
+                        .collect()
+                } else {
+                    t.replace('\u{2581}', " ").into_bytes()
+                }
+            })
+            .collect();
+        let tcfg = optional_json(dir, "tokenizer_config.json")?;
+        let mcfg = optional_json(dir, "config.json")?;
+        let gcfg = optional_json(dir, "generation_config.json")?;
+        let by_name = |k: &str| config_token(tcfg.get(k)).and_then(|t| inner.token_to_id(&t));
+        let bos =
+            by_name("bos_token").or_else(|| config_ids(mcfg.get("bos_token_id")).first().copied());
+        let eos =
+            by_name("eos_token").or_else(|| config_ids(mcfg.get("eos_token_id")).first().copied());
+        let add_bos = match tcfg.get("add_bos_token").and_then(|v| v.as_bool()) {
+            Some(b) => b,
+            // No explicit flag: add BOS exactly when the tokenizer's own post-processor would.
+            None => bos.is_some_and(|b| {
+                inner
+                    .encode("a", true)
+                    .is_ok_and(|e| e.get_ids().first() == Some(&b))
+            }),
+        };
+        let mut eog: Vec<u32> = eos.into_iter().collect();
+        for id in config_ids(gcfg.get("eos_token_id"))
+            .into_iter()
+            .chain(config_ids(mcfg.get("eos_token_id")))
+        {
+            if !eog.contains(&id) {
+                eog.push(id);
+            }
+        }
+        for (&id, a) in &added {
+            let turn_end = matches!(
+                a.content.as_str(),
+                "<|im_end|>" | "<|eot_id|>" | "<|end|>" | "<end_of_turn>" | "<|eom_id|>"
+            );
+            if a.special && turn_end && !eog.contains(&id) {
+                eog.push(id);
+            }
+        }
+        Ok(Self {
+            inner,
+            tokens,
+            pieces,
+            bos,
+            eos,
+            add_bos,
+            eog,
+        })
+    }
+
     pub fn from_gguf(g: &GgufFile) -> Result<Self, ModelError> {
         let model = g.get_str("tokenizer.ggml.model")?;
         if model != "gpt2" {

@@ -222,6 +222,11 @@ impl GgufFile {
         self.by_name.get(name).map(|&i| &self.tensors[i])
     }
 
+    /// The whole mapped file.
+    pub(crate) fn mapped(&self) -> &[u8] {
+        &self.mmap
+    }
+
     /// The raw bytes of a tensor.
     pub fn tensor_bytes(&self, info: &TensorInfo) -> &[u8] {
         // Ranges were checked against the file length in `parse`.
