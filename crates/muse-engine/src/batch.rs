@@ -9,7 +9,8 @@ use crate::error::EngineError;
 use crate::generate::{FinishReason, GenerateRequest, per_s};
 use crate::sequence::Sequence;
 use crate::text_model::TextModel;
-use muse_models::{KvCache, LogitsMode};
+use crate::causal::SeqCache;
+use muse_models::LogitsMode;
 use serde::Serialize;
 use std::ops::ControlFlow;
 use std::time::Instant;
@@ -76,14 +77,14 @@ impl TextModel {
             .collect::<Result<Vec<_>, _>>()?;
 
         let t0 = Instant::now();
-        let mut prompt_cache = self.llama.new_cache(ids.len() + budget.min(256));
+        let mut prompt_cache = self.lm.new_cache(ids.len() + budget.min(256));
         let mut logits = Vec::new();
-        self.llama
+        self.lm
             .forward(&ids, &mut prompt_cache, LogitsMode::Last, &mut logits)?;
         let prefill_ms = t0.elapsed().as_secs_f64() * 1e3;
 
         let t1 = Instant::now();
-        let mut caches: Vec<KvCache> = vec![prompt_cache; n];
+        let mut caches: Vec<SeqCache> = vec![prompt_cache; n];
         let mut no_stream = |_: &str| ControlFlow::Continue(());
         // The first token of every sequence comes from the shared prompt logits.
         let mut next: Vec<Option<u32>> = Vec::with_capacity(n);
@@ -91,20 +92,20 @@ impl TextModel {
             let mut row = logits.clone();
             next.push(seq.step(&mut row, &self.tokenizer, &mut no_stream)?);
         }
-        let mut batch = self.llama.new_batch();
+        let mut batch = self.lm.new_batch();
         loop {
             let active: Vec<usize> = (0..n).filter(|&i| next[i].is_some()).collect();
             if active.is_empty() {
                 break;
             }
             let tokens: Vec<u32> = active.iter().filter_map(|&i| next[i]).collect();
-            let mut refs: Vec<&mut KvCache> = caches
+            let mut refs: Vec<&mut SeqCache> = caches
                 .iter_mut()
                 .enumerate()
                 .filter(|(i, _)| next[*i].is_some())
                 .map(|(_, c)| c)
                 .collect();
-            self.llama
+            self.lm
                 .forward_batch(&tokens, &mut refs, &mut batch, &mut logits)?;
             let vocab = logits.len() / active.len().max(1);
             for (row, &i) in logits.chunks_exact_mut(vocab).zip(&active) {

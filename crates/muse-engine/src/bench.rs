@@ -44,14 +44,14 @@ impl TextModel {
         }
         let ids = self.filler_tokens(prefill)?;
         let mut logits = Vec::new();
-        let mut cache = self.llama.new_cache(prefill);
+        let mut cache = self.lm.new_cache(prefill);
         let t0 = Instant::now();
-        self.llama
+        self.lm
             .forward(&ids, &mut cache, LogitsMode::Last, &mut logits)?;
         let prefill_s = t0.elapsed().as_secs_f64();
 
-        let mut cache = self.llama.new_cache(8 + decode);
-        self.llama.forward(
+        let mut cache = self.lm.new_cache(8 + decode);
+        self.lm.forward(
             &ids[..8.min(ids.len())],
             &mut cache,
             LogitsMode::Last,
@@ -60,7 +60,7 @@ impl TextModel {
         let t1 = Instant::now();
         for _ in 0..decode {
             let next = muse_sample::greedy(&logits).unwrap_or(0);
-            self.llama
+            self.lm
                 .forward(&[next], &mut cache, LogitsMode::Last, &mut logits)?;
         }
         let decode_s = t1.elapsed().as_secs_f64();

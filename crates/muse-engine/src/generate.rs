@@ -125,18 +125,18 @@ impl TextModel {
         let mut seq = Sequence::new(req.sampling.clone(), req.stop.clone(), &ids, budget)?;
         // Start small; the cache doubles as generation proceeds, so a huge --max-tokens costs nothing
         // until it is used.
-        let mut cache = self.llama.new_cache(ids.len() + budget.min(256));
+        let mut cache = self.lm.new_cache(ids.len() + budget.min(256));
         let mut logits = Vec::new();
 
         let t0 = Instant::now();
-        self.llama
+        self.lm
             .forward(&ids, &mut cache, LogitsMode::Last, &mut logits)?;
         let prefill_ms = t0.elapsed().as_secs_f64() * 1e3;
 
         let t1 = Instant::now();
         let mut forwards = 0;
         while let Some(tok) = seq.step(&mut logits, &self.tokenizer, &mut on_text)? {
-            self.llama
+            self.lm
                 .forward(&[tok], &mut cache, LogitsMode::Last, &mut logits)?;
             forwards += 1;
         }

@@ -5,6 +5,7 @@
 
 mod batch;
 mod bench;
+mod causal;
 mod chat;
 mod error;
 mod generate;
@@ -17,6 +18,7 @@ mod utf8;
 
 pub use batch::{BatchGeneration, BatchTimings, Choice, MAX_BATCH};
 pub use bench::BenchResult;
+pub use causal::{BatchState, CausalLm, SeqCache};
 pub use chat::{ChatMessage, ChatTemplate};
 pub use error::EngineError;
 pub use generate::{FinishReason, GenerateRequest, Generation, Timings};

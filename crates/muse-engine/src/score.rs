@@ -47,15 +47,15 @@ impl TextModel {
                 context: self.context(),
             });
         }
-        let vocab = self.llama.config().vocab;
-        let mut cache = self.llama.new_cache(ids.len());
+        let vocab = self.lm.vocab();
+        let mut cache = self.lm.new_cache(ids.len());
         let mut logits = Vec::new();
         let mut logprobs = Vec::with_capacity(ids.len() - 1);
         // Chunk by chunk through one cache, so memory holds SCORE_CHUNK × vocab logits at a time
         // rather than the whole text's (8k tokens × 128k vocab would be 4 GB).
         let mut start = 0;
         for chunk in ids.chunks(SCORE_CHUNK) {
-            self.llama
+            self.lm
                 .forward(chunk, &mut cache, LogitsMode::All, &mut logits)?;
             for (j, row) in logits.chunks_exact(vocab).enumerate() {
                 if let Some(&next) = ids.get(start + j + 1) {

@@ -17,7 +17,7 @@ fn model() -> Option<TextModel> {
     let path = common::packaged(common::SMOLLM2)?;
     let mut m = TextModel::load(&path).unwrap();
     // f32 activations: batched and single logits then agree to rounding, so sampled tokens match.
-    m.llama_mut().set_exact_f32(true);
+    m.set_exact_f32(true);
     Some(m)
 }
 

@@ -101,7 +101,7 @@ fn numpy_fixture() -> Value {
 #[test]
 fn exact_path_matches_float64_numpy_reference() {
     let Some(mut m) = model() else { return };
-    m.llama_mut().set_exact_f32(true);
+    m.set_exact_f32(true);
     let fx = numpy_fixture();
     let token_ids = ids(&fx["token_ids"]);
     let scored = m.score(&ScoreInput::TokenIds(token_ids)).unwrap();
@@ -139,10 +139,10 @@ fn quantized_logprobs_match_llama_cpp() {
     );
 
     // Top-1 per position from Muse's logits.
-    let vocab = m.llama().config().vocab;
-    let mut cache = m.llama().new_cache(token_ids.len());
+    let vocab = m.lm().vocab();
+    let mut cache = m.lm().new_cache(token_ids.len());
     let mut logits = Vec::new();
-    m.llama()
+    m.lm()
         .forward(&token_ids, &mut cache, LogitsMode::All, &mut logits)
         .unwrap();
     let top5 = tf["top5"].as_array().unwrap();
@@ -170,16 +170,16 @@ fn quantized_logprobs_match_llama_cpp() {
 }
 
 fn greedy_20(m: &TextModel, prompt: &[u32]) -> Vec<u32> {
-    let mut cache = m.llama().new_cache(prompt.len() + 20);
+    let mut cache = m.lm().new_cache(prompt.len() + 20);
     let mut logits = Vec::new();
-    m.llama()
+    m.lm()
         .forward(prompt, &mut cache, LogitsMode::Last, &mut logits)
         .unwrap();
     let mut got = Vec::new();
     for _ in 0..20 {
         let t = muse_sample::greedy(&logits).unwrap();
         got.push(t);
-        m.llama()
+        m.lm()
             .forward(&[t], &mut cache, LogitsMode::Last, &mut logits)
             .unwrap();
     }
@@ -189,7 +189,7 @@ fn greedy_20(m: &TextModel, prompt: &[u32]) -> Vec<u32> {
 #[test]
 fn exact_greedy_continuations_match_numpy_for_20_tokens() {
     let Some(mut m) = model() else { return };
-    m.llama_mut().set_exact_f32(true);
+    m.set_exact_f32(true);
     let fx = numpy_fixture();
     let cases = fx["greedy"].as_array().unwrap();
     assert_eq!(cases.len(), 5);

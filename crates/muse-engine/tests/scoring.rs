@@ -21,10 +21,10 @@ fn chunked_scoring_matches_a_single_pass() {
     let scored = m.score(&ScoreInput::TokenIds(ids.clone())).unwrap();
     assert_eq!(scored.logprobs.len(), 599);
 
-    let vocab = m.llama().config().vocab;
-    let mut cache = m.llama().new_cache(ids.len());
+    let vocab = m.lm().vocab();
+    let mut cache = m.lm().new_cache(ids.len());
     let mut logits = Vec::new();
-    m.llama()
+    m.lm()
         .forward(&ids, &mut cache, LogitsMode::All, &mut logits)
         .unwrap();
     for (i, lp) in scored.logprobs.iter().enumerate() {
