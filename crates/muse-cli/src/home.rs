@@ -37,7 +37,14 @@ fn repo_models_dir() -> PathBuf {
         .unwrap_or(built)
 }
 
-/// Resolve `--model PATH|NAME` (or the default text model) to a GGUF file.
+/// Whether a catalogued model is a text generator (GGUF, or an HF causal-LM folder).
+fn is_text_model(m: &ModelInfo) -> bool {
+    m.format.starts_with("gguf")
+        || m.architecture.ends_with("ForCausalLM")
+        || m.architecture == "GPT2LMHeadModel"
+}
+
+/// Resolve `--model PATH|NAME` (or the default text model) to a GGUF file or an HF model folder.
 pub fn resolve_text_model(spec: Option<&str>) -> Result<PathBuf> {
     let dir = models_dir();
     let want = spec.unwrap_or(DEFAULT_TEXT_MODEL);
@@ -50,10 +57,7 @@ pub fn resolve_text_model(spec: Option<&str>) -> Result<PathBuf> {
     }
     let installed = catalog::list(&dir);
     let lower = want.to_lowercase();
-    let installed: Vec<ModelInfo> = installed
-        .into_iter()
-        .filter(|m| m.format.starts_with("gguf"))
-        .collect();
+    let installed: Vec<ModelInfo> = installed.into_iter().filter(is_text_model).collect();
     let found = installed.iter().find(|m| {
         m.name.to_lowercase() == lower
             || m.path

@@ -1,7 +1,8 @@
 //! Does best-of-N raise quality, and what does it cost? For every prompt of
 //! crates/muse-quality/data/bestof_prompts.jsonl, sample N = 1, 4 and 8 candidates at equal
-//! sampling settings, keep the best by the overall score, and report the mean overall score and
-//! the mean time per prompt. Also times N = 8 in one batch against 8 sequential single runs.
+//! sampling settings, keep the best by the overall score, and report the mean overall score of the
+//! winners (each re-scored alone, so every N is measured the same way) and the mean time per
+//! prompt. Also times N = 8 in one batch against 8 sequential single runs.
 //!
 //! ```sh
 //! cargo run --release -p muse-engine --example best_of_bench -- [--prompts K] [--max-tokens T]

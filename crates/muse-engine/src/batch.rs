@@ -5,11 +5,11 @@
 //! Choice `i` samples with seed `seed + i`, so choice 0 is what [`TextModel::generate`] gives with
 //! the same request, and a batch of N reproduces N single runs with consecutive seeds.
 
+use crate::causal::SeqCache;
 use crate::error::EngineError;
 use crate::generate::{FinishReason, GenerateRequest, per_s};
 use crate::sequence::Sequence;
 use crate::text_model::TextModel;
-use crate::causal::SeqCache;
 use muse_models::LogitsMode;
 use serde::Serialize;
 use std::ops::ControlFlow;

@@ -12,7 +12,7 @@ pub enum CausalLm {
 /// Decode state of one sequence, for the model that made it.
 #[derive(Clone)]
 pub enum SeqCache {
-    Llama(KvCache),
+    Llama(Box<KvCache>),
     Gpt2(Gpt2Cache),
 }
 
@@ -32,7 +32,7 @@ impl SeqCache {
 
 /// Scratch space of batched decoding.
 pub enum BatchState {
-    Llama(BatchScratch),
+    Llama(Box<BatchScratch>),
     /// GPT-2 decodes the sequences of a batch one after another.
     Gpt2,
 }
@@ -60,7 +60,7 @@ impl CausalLm {
     /// An empty cache with room for about `capacity` positions (it grows as needed).
     pub fn new_cache(&self, capacity: usize) -> SeqCache {
         match self {
-            CausalLm::Llama(m) => SeqCache::Llama(m.new_cache(capacity)),
+            CausalLm::Llama(m) => SeqCache::Llama(Box::new(m.new_cache(capacity))),
             CausalLm::Gpt2(m) => SeqCache::Gpt2(m.new_cache()),
         }
     }
@@ -101,7 +101,7 @@ impl CausalLm {
 
     pub fn new_batch(&self) -> BatchState {
         match self {
-            CausalLm::Llama(m) => BatchState::Llama(m.new_batch()),
+            CausalLm::Llama(m) => BatchState::Llama(Box::new(m.new_batch())),
             CausalLm::Gpt2(_) => BatchState::Gpt2,
         }
     }
@@ -120,7 +120,7 @@ impl CausalLm {
                 let mut kv: Vec<&mut KvCache> = Vec::with_capacity(caches.len());
                 for c in caches.iter_mut() {
                     match &mut **c {
-                        SeqCache::Llama(k) => kv.push(k),
+                        SeqCache::Llama(k) => kv.push(&mut **k),
                         SeqCache::Gpt2(_) => return Err(wrong_cache()),
                     }
                 }

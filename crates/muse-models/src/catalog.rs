@@ -43,8 +43,10 @@ pub fn describe(path: &Path) -> Option<ModelInfo> {
         if !has_weights {
             return None;
         }
+        // transformers 5 writes `dtype`, earlier versions `torch_dtype`.
         let quantization = cfg
-            .get("torch_dtype")
+            .get("dtype")
+            .or_else(|| cfg.get("torch_dtype"))
             .and_then(|d| d.as_str())
             .unwrap_or("float32")
             .to_string();

@@ -43,7 +43,7 @@ pub struct LlamaConfig {
 pub enum RopeStyle {
     /// Adjacent pairs `(2i, 2i+1)`: GGUF `llama` (its converter permutes Q/K rows into this order).
     Interleaved,
-    /// `(i, i + d/2)`: Hugging Face's `rotate_half`, and GGUF `qwen2` (llama.cpp's NEOX type).
+    /// `(i, i + d/2)`: Hugging Face's `rotate_half` (llama.cpp's NEOX type).
     HalfSplit,
 }
 
@@ -53,7 +53,6 @@ impl LlamaConfig {
     pub fn from_gguf(g: &GgufFile) -> Result<Self, ModelError> {
         let arch = g.architecture()?.to_string();
         let key = |k: &str| format!("{arch}.{k}");
-        let qwen2 = arch == "qwen2";
         let size = |k: &str| -> Result<usize, ModelError> {
             let v = g.get_u64(&key(k))?;
             usize::try_from(v).ok().filter(|&v| v > 0).ok_or_else(|| {
@@ -158,12 +157,8 @@ impl LlamaConfig {
             rope_base: float("rope.freq_base", 10_000.0)?,
             rope_dim,
             rope_linear_scale,
-            rope_style: if qwen2 {
-                RopeStyle::HalfSplit
-            } else {
-                RopeStyle::Interleaved
-            },
-            attn_bias: qwen2,
+            rope_style: RopeStyle::Interleaved,
+            attn_bias: false,
             rms_eps: float("attention.layer_norm_rms_epsilon", 1e-5)?,
         })
     }
@@ -189,7 +184,7 @@ impl LlamaConfig {
                 self.n_head, self.n_head_kv
             )));
         }
-        if self.rope_dim > self.head_dim || self.rope_dim % 2 != 0 {
+        if self.rope_dim > self.head_dim || !self.rope_dim.is_multiple_of(2) {
             return Err(ModelError::Config(format!(
                 "rope dimension {} does not fit head size {}",
                 self.rope_dim, self.head_dim
@@ -316,7 +311,7 @@ pub struct Llama {
 }
 
 /// Architectures this module runs (GGUF `general.architecture`).
-pub const SUPPORTED_ARCHITECTURES: &[&str] = &["llama", "qwen2"];
+pub const SUPPORTED_ARCHITECTURES: &[&str] = &["llama"];
 
 fn matrix_info(g: &GgufFile, name: &str, rows: usize, cols: usize) -> Result<Mat, ModelError> {
     let info = g

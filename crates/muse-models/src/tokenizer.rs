@@ -209,10 +209,11 @@ impl TextTokenizer {
             by_name("eos_token").or_else(|| config_ids(mcfg.get("eos_token_id")).first().copied());
         let add_bos = match tcfg.get("add_bos_token").and_then(|v| v.as_bool()) {
             Some(b) => b,
-            // No explicit flag: add BOS exactly when the tokenizer's own post-processor would.
+            // No explicit flag: add BOS exactly when the tokenizer's own post-processor would
+            // (probed on the empty text, which has no content token that could equal BOS).
             None => bos.is_some_and(|b| {
                 inner
-                    .encode("a", true)
+                    .encode("", true)
                     .is_ok_and(|e| e.get_ids().first() == Some(&b))
             }),
         };
