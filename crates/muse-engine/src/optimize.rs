@@ -33,6 +33,9 @@ pub struct OptimizeRequest {
     pub passages: Vec<String>,
     /// Apply [`postprocess`] to every candidate before scoring.
     pub clean: bool,
+    /// The request the candidates answer, for relevance (default: `generate.prompt`). Set it when
+    /// the model's prompt is an instruction built around the user's request.
+    pub eval_prompt: Option<String>,
 }
 
 impl OptimizeRequest {
@@ -44,6 +47,7 @@ impl OptimizeRequest {
             max_rounds: 1,
             passages: Vec::new(),
             clean: true,
+            eval_prompt: None,
         }
     }
 }
@@ -58,6 +62,8 @@ pub struct Candidate {
     pub round: usize,
     pub scores: Scores,
     pub postprocess: PostEdits,
+    /// Whether the candidate passed the caller's checks (always true without any).
+    pub passed_checks: bool,
     pub chosen: bool,
 }
 
@@ -83,6 +89,8 @@ pub struct Optimized {
     pub rounds: Vec<Round>,
     /// Whether `min_score` was reached (always true without one).
     pub reached_min_score: bool,
+    /// Whether the chosen candidate passed the caller's checks.
+    pub passed_checks: bool,
     pub model: String,
 }
 
@@ -100,6 +108,18 @@ impl TextModel {
         &self,
         req: &OptimizeRequest,
         evaluator: &Evaluator<'_>,
+    ) -> Result<Optimized, EngineError> {
+        self.optimize_checked(req, evaluator, &|_| true)
+    }
+
+    /// [`TextModel::optimize`] with a check every candidate should pass (e.g. the request's
+    /// length and keywords): a candidate that passes beats any that fails, whatever their scores,
+    /// and rounds continue while the best candidate fails it.
+    pub fn optimize_checked(
+        &self,
+        req: &OptimizeRequest,
+        evaluator: &Evaluator<'_>,
+        check: &dyn Fn(&str) -> bool,
     ) -> Result<Optimized, EngineError> {
         if req.max_rounds == 0 || req.max_rounds > MAX_ROUNDS {
             return Err(EngineError::InvalidParameter {
@@ -137,14 +157,16 @@ impl TextModel {
                 })
                 .collect();
             let texts: Vec<&str> = cleaned.iter().map(|(t, _)| t.as_str()).collect();
+            let eval_prompt = req.eval_prompt.as_deref().unwrap_or(&req.generate.prompt);
             let scores = evaluator
-                .evaluate_candidates(&req.generate.prompt, &texts, &passages)
+                .evaluate_candidates(eval_prompt, &texts, &passages)
                 .map_err(EngineError::Quality)?;
             let evaluate_ms = t1.elapsed().as_secs_f64() * 1e3;
             let round_best =
                 best_index(scores.iter().map(|s| s.overall)).map_or(0.0, |i| scores[i].overall);
             for ((c, (text, edits)), s) in batch.choices.into_iter().zip(cleaned).zip(scores) {
                 candidates.push(Candidate {
+                    passed_checks: check(&text),
                     text,
                     tokens: c.tokens,
                     finish_reason: c.finish_reason,
@@ -155,7 +177,13 @@ impl TextModel {
                     chosen: false,
                 });
             }
-            best = best_index(candidates.iter().map(|c| c.scores.overall));
+            // Passing the checks counts before the score: +1 puts every passing candidate above
+            // every failing one (scores are in [0, 1]).
+            best = best_index(
+                candidates
+                    .iter()
+                    .map(|c| c.scores.overall + if c.passed_checks { 1.0 } else { 0.0 }),
+            );
             let best_scores = best.map(|i| &candidates[i].scores);
             let weakest =
                 best_scores.map_or(Dimension::Coherence, |s| s.weakest(evaluator.weights()));
@@ -167,11 +195,13 @@ impl TextModel {
                 generate_ms,
                 evaluate_ms,
             });
-            let good_enough = match (req.min_score, best_scores) {
-                (None, _) => true,
-                (Some(min), Some(s)) => s.overall >= min,
-                (Some(_), None) => false,
-            };
+            let passed = best.is_some_and(|i| candidates[i].passed_checks);
+            let good_enough = passed
+                && match (req.min_score, best_scores) {
+                    (None, _) => true,
+                    (Some(min), Some(s)) => s.overall >= min,
+                    (Some(_), None) => false,
+                };
             if good_enough {
                 break;
             }
@@ -181,6 +211,7 @@ impl TextModel {
         if let Some(c) = candidates.get_mut(chosen) {
             c.chosen = true;
         }
+        let passed_checks = candidates.get(chosen).is_some_and(|c| c.passed_checks);
         let reached_min_score = match req.min_score {
             None => true,
             Some(min) => candidates
@@ -192,6 +223,7 @@ impl TextModel {
             candidates,
             rounds,
             reached_min_score,
+            passed_checks,
             model: self.name().to_string(),
         })
     }

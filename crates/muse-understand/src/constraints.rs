@@ -23,7 +23,7 @@ const ITEM_NOUNS: &str = r"tweets?|haikus?|haiku|variations?|versions?|images?|p
 
 fn unit_of(word: &str) -> LengthUnit {
     let w = word.to_lowercase();
-    if w.starts_with("word") || w == "字" || w == "个字" {
+    if w.starts_with("word") || w == "字" || w == "个字" || w == "词" {
         LengthUnit::Words
     } else if w.starts_with("sentence") || w.starts_with('句') {
         LengthUnit::Sentences
@@ -85,18 +85,18 @@ static LENGTH: LazyLock<LengthRules> = LazyLock::new(|| {
             r"(?i)(?:^|[^\w-]){n}[- ](?:[a-z-]+\s+){{0,3}}?{units}\b"
         )),
         zh_at_most: re(&format!(
-            r"(?:不超过|不多于|少于|最多|以内|限){n}个?(字|句|段)|{n}个?(字|句|段)(?:以内|之内|以下)"
+            r"(?:不超过|不多于|少于|最多|以内|限){n}个?(字|词|句|段)|{n}个?(字|词|句|段)(?:以内|之内|以下)"
         )),
         zh_at_least: re(&format!(
-            r"(?:至少|不少于|最少|超过){n}个?(字|句|段)|{n}个?(字|句|段)以上"
+            r"(?:至少|不少于|最少|超过){n}个?(字|词|句|段)|{n}个?(字|词|句|段)以上"
         )),
         zh_approx: re(&format!(
-            r"(?:约|大约|大概|左右){n}个?(字|句|段)|{n}个?(字|句|段)左右"
+            r"(?:约|大约|大概|左右){n}个?(字|词|句|段)|{n}个?(字|词|句|段)左右"
         )),
         // Units counted directly (字, 句, 段), or a count word after a verb of producing
         // ("出10道题", "推荐三款") — not any number in quoted material ("公园35个").
         zh_plain: re(&format!(
-            r"{n}\s*(?:个字|字|句话|句|段)|(?:写|出|列|给|成|荐|供|想|举|提|要)\s*{n}\s*(?:个|道|条|款|则|首|种|点)"
+            r"{n}\s*(?:个字|个词|字|词|句话|句|段)|(?:写|出|列|给|成|荐|供|想|举|提|要)\s*{n}\s*(?:个|道|条|款|则|首|种|点)"
         )),
     }
 });
@@ -166,14 +166,15 @@ pub fn extract_length(prompt: &str) -> Option<Length> {
     if let Some(c) = r.plain.captures(prompt) {
         return Some(around(unit_of(c.get(2)?.as_str()), num(c.get(1))?));
     }
-    if let Some(c) = r.zh_plain.captures(prompt) {
+    // "一段" / "一个" / "一句广告语" mean "a piece", not a count; "一句话" is one sentence.
+    let counted = r.zh_plain.captures_iter(prompt).find(|c| {
+        let whole = c.get(0).map_or("", |m| m.as_str());
+        num(c.get(1).or(c.get(2))) != Some(1) || whole.contains('字') || whole.contains("句话")
+    });
+    if let Some(c) = counted {
         let n = num(c.get(1).or(c.get(2)))?;
         let whole = c.get(0)?.as_str();
-        // "一段" / "一句" mean "a piece", not a count.
-        if n == 1 && !whole.contains('字') {
-            return None;
-        }
-        let unit = if whole.contains('字') {
+        let unit = if whole.contains('字') || whole.contains('词') {
             LengthUnit::Words
         } else if whole.contains('句') {
             LengthUnit::Sentences
@@ -328,6 +329,8 @@ const AUDIENCES: &[(&str, &str)] = &[
     ("older adults", "seniors"),
     ("retirees", "seniors"),
     ("employees", "employees"),
+    ("volunteers", "volunteers"),
+    ("members", "members"),
     ("new employees", "new employees"),
     ("managers", "managers"),
     ("teachers", "teachers"),

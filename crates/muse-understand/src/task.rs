@@ -40,7 +40,7 @@ static CUES: LazyLock<Vec<Cue>> = LazyLock::new(|| {
         cue(
             Summary,
             3.0,
-            r"(?i)\bsummar(?:y|ies|ize|ise|izing|ising)\b|\btl;?dr\b|\bcondense\b|\brecap\b|\bboil (?:it|this) down\b|\bkey takeaways\b|\bgist\b",
+            r"(?i)\bsummar(?:y|ies|ize|ise|izing|ising)\b|\btl;?dr\b|\bcondense\b|\brecap\b|\bboil (?:it|this) down\b|\bkey takeaways\b|\bgist\b|\b(?:key|main) (?:points|ideas) of\b",
         ),
         cue(
             Summary,
@@ -60,7 +60,7 @@ static CUES: LazyLock<Vec<Cue>> = LazyLock::new(|| {
         cue(
             ProductDescription,
             3.0,
-            r"(?i)\bproduct (?:description|listing|page|copy|details)\b|\b(?:amazon|etsy|shop|store|ebay) listing\b|\bdescribe (?:our|my|this|the) (?:new )?product\b|\bproduct blurb\b|\bitem description\b|\b(?:shop|store) description\b",
+            r"(?i)\bproduct (?:description|listing|page|copy|details)\b|\b(?:amazon|etsy|shop|store|ebay) listing\b|\bdescribe (?:our|my|this|the) (?:new )?product\b|\bproduct blurb\b|\bitem description\b|\b(?:shop|store) description\b|\bfor (?:our|my|the) (?:online )?(?:store|shop)\b|\bkey features\b",
         ),
         cue(
             ProductDescription,
@@ -102,7 +102,7 @@ static CUES: LazyLock<Vec<Cue>> = LazyLock::new(|| {
         cue(
             Story,
             2.2,
-            r"(?i)\bstor(?:y|ies)\b|\btale\b|\bfable\b|\bnarrative\b|\bfiction\b|\bbedtime\b|\bonce upon\b|\bflash fiction\b|\bfairy tale\b|\bscene\b|\bplot\b",
+            r"(?i)\bstor(?:y|ies)\b|\btale\b|\bfable\b|\bnarrative\b|\bfiction\b|\bbedtime\b|\bonce upon\b|\bflash fiction\b|\bfairy tale\b|\bplot\b",
         ),
         cue(Story, 2.2, r"故事|童话|小说|寓言|情节"),
         cue(
@@ -120,7 +120,7 @@ static CUES: LazyLock<Vec<Cue>> = LazyLock::new(|| {
         cue(
             Image,
             2.5,
-            r"(?i)\b(?:draw|paint|sketch|illustrate|render)\b|\bimages?\b|\bpictures?\b|\bphoto(?:graph)?s?\b|\blogo\b|\billustrations?\b|\bicon\b|\bwallpaper\b|\bartwork\b|\bdrawing\b|\bpainting\b|\bposter\b|\bvisual\b",
+            r"(?i)\b(?:draw|paint|sketch|illustrate|render)\b|\bimages?\b|\bpictures?\b|\bphoto(?:graph)?s?\b|\blogo\b|\billustrations?\b|\bicon\b|\bwallpaper\b|\bartwork\b|\bdrawing\b|\bpainting\b|\bposter\b|\bvisual\b|\bmascot\b|\bcartoon\b|\bsticker\b|\bemblem\b|\bavatar\b",
         ),
         cue(
             Image,
@@ -150,8 +150,14 @@ pub fn rule_scores(prompt: &str) -> [f64; 12] {
     scores
 }
 
+/// Words that ask for written content beside a picture ("a card with a picture and a message")
+/// without naming a text task of their own.
+static TEXT_BESIDE_IMAGE: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"(?i)\b(?:message|caption|text|wording|tips|copy|headline|greeting)\b|文字|文案|配文|说明")
+});
+
 /// Whether a picture cue fires alongside a text cue, as in "a blog post with a header image".
-fn text_with_image(scores: &[f64; 12]) -> bool {
+fn text_with_image(prompt: &str, scores: &[f64; 12]) -> bool {
     let image = scores[Task::ALL
         .iter()
         .position(|t| *t == Task::Image)
@@ -161,7 +167,7 @@ fn text_with_image(scores: &[f64; 12]) -> bool {
         .iter()
         .zip(scores)
         .any(|(t, s)| is_text_task(*t) && *s > 0.0 && !matches!(t, Task::Questions | Task::Report));
-    image && text
+    image && (text || TEXT_BESIDE_IMAGE.is_match(prompt))
 }
 
 /// Prototype requests per task, embedded once when an embedding model is available.
@@ -208,7 +214,7 @@ pub const PROTOTYPES: &[(Task, &str)] = &[
 pub fn classify(prompt: &str, similarity: Option<&[f64; 12]>) -> (Task, [f64; 12]) {
     let mut scores = rule_scores(prompt);
     let fired = scores.iter().any(|s| *s > 0.0);
-    if text_with_image(&scores) {
+    if text_with_image(prompt, &scores) {
         return (Task::TextImage, scores);
     }
     if let Some(sim) = similarity {
