@@ -21,6 +21,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// The whole pipeline: understand a request, generate best-of-N, check, score, screen.
+    Create(commands::create::Args),
     /// Generate text from a prompt, streamed to stdout.
     Generate(commands::generate::Args),
     /// Per-token log-probabilities and perplexity of a text under a model.
@@ -65,6 +67,7 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     let result = match cli.command {
+        Command::Create(a) => commands::create::run(a),
         Command::Generate(a) => commands::generate::run(a),
         Command::Score(a) => commands::score::run(a),
         Command::Models(a) => commands::models::run(a),

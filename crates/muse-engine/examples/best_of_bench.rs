@@ -81,7 +81,11 @@ fn main() {
                     &eval,
                 )
                 .unwrap();
-            let s = &r.best().unwrap().scores;
+            // Re-score the winner on its own: among candidates, creativity also counts difference
+            // from the siblings, which a single sample has none of; alone, every N is scored alike.
+            let s = eval
+                .evaluate(&p.prompt, &r.best().unwrap().text, &[])
+                .unwrap();
             for (acc, v) in
                 sums.iter_mut()
                     .zip([s.overall, s.coherence, s.fluency, s.relevance, s.creativity])

@@ -18,6 +18,17 @@ pub enum EngineError {
     InvalidParameter { name: &'static str, problem: String },
     #[error(transparent)]
     Quality(#[from] muse_quality::QualityError),
+    #[error(transparent)]
+    Understand(muse_understand::UnderstandError),
+    #[error(transparent)]
+    Safety(#[from] muse_safety::SafetyError),
+    #[error("the safety filter refused the {stage} ({categories})")]
+    Refused {
+        stage: &'static str,
+        categories: String,
+    },
+    #[error("{0}")]
+    Unsupported(String),
     #[error("scoring needs at least 2 tokens, got {0}")]
     TooFewTokens(usize),
 }

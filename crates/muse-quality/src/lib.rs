@@ -24,7 +24,7 @@ mod postprocess;
 mod refine;
 pub mod relevance;
 pub mod text;
-mod vector;
+pub mod vector;
 mod weights;
 
 pub use config::QualityConfig;

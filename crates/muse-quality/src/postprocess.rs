@@ -10,6 +10,22 @@ use std::collections::HashSet;
 pub struct PostEdits {
     pub dropped_duplicate_sentences: usize,
     pub trimmed_incomplete_sentence: bool,
+    /// The whole text was wrapped in one pair of quotes, which were removed.
+    pub unquoted: bool,
+}
+
+/// The text inside one pair of quotes that wraps all of it (and holds no other such quote).
+fn unwrap_quotes(text: &str) -> Option<&str> {
+    for (open, close) in [('"', '"'), ('“', '”'), ('「', '」')] {
+        if let Some(inner) = text.strip_prefix(open).and_then(|t| t.strip_suffix(close))
+            && !inner.contains(open)
+            && !inner.contains(close)
+            && !inner.trim().is_empty()
+        {
+            return Some(inner.trim());
+        }
+    }
+    None
 }
 
 fn ends_complete(s: &str) -> bool {
@@ -21,7 +37,12 @@ fn ends_complete(s: &str) -> bool {
 /// may be cut mid-way; it is removed unless it is the only one. Paragraph breaks are kept.
 pub fn postprocess(text: &str, stopped_by_length: bool) -> (String, PostEdits) {
     let mut edits = PostEdits::default();
-    let norm = normalize_whitespace(text);
+    let mut norm = normalize_whitespace(text);
+    // Small instruct models often put a whole answer in quotes ("ad copy" as a quotation).
+    if let Some(inner) = unwrap_quotes(&norm) {
+        norm = inner.to_string();
+        edits.unquoted = true;
+    }
     let mut seen = HashSet::new();
     let mut paragraphs: Vec<String> = Vec::new();
     for para in norm.split("\n\n") {
@@ -92,6 +113,15 @@ mod tests {
         );
         assert_eq!(t, "A cat sat.\n\nThe end.");
         assert_eq!(e.dropped_duplicate_sentences, 2);
+    }
+
+    #[test]
+    fn unwraps_a_fully_quoted_answer_only() {
+        let (t, e) = postprocess("\"Run further. Stay dry.\"", false);
+        assert_eq!(t, "Run further. Stay dry.");
+        assert!(e.unquoted);
+        let kept = "\"Go,\" she said. \"Now.\"";
+        assert_eq!(postprocess(kept, false).0, kept);
     }
 
     #[test]

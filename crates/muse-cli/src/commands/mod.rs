@@ -1,4 +1,5 @@
 pub mod bench;
+pub mod create;
 pub mod embed;
 pub mod eval;
 pub mod generate;

@@ -1,0 +1,150 @@
+//! `muse create`: the whole pipeline in one call — understand, retrieve, generate, evaluate,
+//! optimize, with the safety filters at the entrance and the exit.
+
+use crate::home::resolve_text_model;
+use crate::quality::QualityArgs;
+use anyhow::{Context, Result, bail};
+use muse_engine::{CreateRequest, Pipeline, SentenceEmbedderRef, TextModel};
+use muse_quality::Evaluator;
+use muse_safety::{FilterChain, SafetyConfig};
+use muse_sample::SamplingParams;
+use std::io::Write;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// What to create, in plain words (English or Chinese).
+    prompt: String,
+    /// Candidates per round.
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    best_of: usize,
+    /// Rounds at most: another runs while the best candidate misses a constraint (length ±20%,
+    /// required keywords) or scores below --min-score.
+    #[arg(long, default_value_t = 3, value_name = "R")]
+    max_rounds: usize,
+    /// Keep refining while the best overall score is below S.
+    #[arg(long, value_name = "S")]
+    min_score: Option<f64>,
+    /// Sampling temperature of the first round.
+    #[arg(long, default_value_t = 0.8)]
+    temperature: f32,
+    /// Random seed.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Text model (default: the packaged SmolLM2-135M-Instruct).
+    #[arg(long)]
+    model: Option<String>,
+    /// Stop after understanding and planning; print {"task", "constraints", "plan"}.
+    #[arg(long)]
+    plan_only: bool,
+    #[command(flatten)]
+    quality: QualityArgs,
+    /// Print {"task", "constraints", "content", "scores", "sources", "trace", …}.
+    #[arg(long)]
+    json: bool,
+}
+
+fn safety_chain(q: &QualityArgs) -> Result<FilterChain> {
+    let default = std::path::Path::new("muse.toml");
+    let cfg = match &q.config {
+        Some(p) => {
+            SafetyConfig::from_file(p).with_context(|| format!("reading {}", p.display()))?
+        }
+        None if default.is_file() => {
+            SafetyConfig::from_file(default).context("reading ./muse.toml")?
+        }
+        None => SafetyConfig::default(),
+    };
+    Ok(FilterChain::from_config(&cfg)?)
+}
+
+pub fn run(a: Args) -> Result<()> {
+    if a.prompt.trim().is_empty() {
+        bail!("the prompt is empty: say what to create");
+    }
+    if a.best_of == 0 || a.best_of > muse_engine::MAX_BATCH {
+        bail!(
+            "`--best-of` must be in 1..={}, got {}",
+            muse_engine::MAX_BATCH,
+            a.best_of
+        );
+    }
+    if a.max_rounds == 0 || a.max_rounds > muse_engine::MAX_ROUNDS {
+        bail!(
+            "`--max-rounds` must be in 1..={}, got {}",
+            muse_engine::MAX_ROUNDS,
+            a.max_rounds
+        );
+    }
+    let sampling = SamplingParams {
+        temperature: a.temperature,
+        repeat_penalty: 1.1,
+        seed: a.seed,
+        ..SamplingParams::default()
+    };
+    sampling.validate()?;
+    let weights = a.quality.weights()?;
+    let safety = safety_chain(&a.quality)?;
+    let emb = a.quality.load_embedder()?;
+    let embedder = SentenceEmbedderRef::new(&emb);
+    let path = resolve_text_model(a.model.as_deref())?;
+    let lm = TextModel::load(&path).with_context(|| format!("loading {}", path.display()))?;
+    let evaluator = Evaluator::new(&lm, &embedder, weights)?;
+    let pipeline = Pipeline {
+        lm: &lm,
+        embedder: &embedder,
+        evaluator: &evaluator,
+        safety: &safety,
+    };
+    let mut req = CreateRequest::new(a.prompt.clone());
+    req.best_of = a.best_of;
+    req.max_rounds = a.max_rounds;
+    req.min_score = a.min_score;
+    req.sampling = sampling;
+    req.plan_only = a.plan_only;
+    let c = pipeline.create(&req)?;
+    let mut out = std::io::stdout().lock();
+    if a.plan_only {
+        let json =
+            serde_json::json!({"task": c.task, "constraints": c.constraints, "plan": c.plan});
+        writeln!(out, "{json}")?;
+        return Ok(());
+    }
+    if a.json {
+        let mut json = serde_json::json!({
+            "task": c.task,
+            "constraints": c.constraints,
+            "content": c.content,
+            "scores": c.scores.as_ref().map(|s| serde_json::json!({
+                "coherence": s.coherence, "fluency": s.fluency, "relevance": s.relevance,
+                "creativity": s.creativity, "overall": s.overall,
+            })),
+            "checks": c.checks,
+            "trace": c.trace,
+            "warnings": c.warnings,
+        });
+        if !c.sources.is_empty() {
+            json["sources"] = serde_json::json!(c.sources);
+        }
+        if c.task.wants_image() {
+            json["images"] = serde_json::json!([]);
+        }
+        writeln!(out, "{json}")?;
+    } else {
+        writeln!(out, "{}", c.content.unwrap_or_default())?;
+        for w in &c.warnings {
+            eprintln!("warning: {w}");
+        }
+        if let Some(s) = &c.scores {
+            eprintln!(
+                "task {} · overall {:.3} (coherence {:.3}, fluency {:.3}, relevance {:.3}, creativity {:.3})",
+                c.task.name(),
+                s.overall,
+                s.coherence,
+                s.fluency,
+                s.relevance,
+                s.creativity
+            );
+        }
+    }
+    Ok(())
+}
