@@ -233,3 +233,69 @@ fn missing_tensor_is_named() {
         Err(ModelError::Io { .. })
     ));
 }
+
+/// F16 weights: the F32 fixture re-saved in half precision must load and give logits close to
+/// transformers' F32 ones (within what F16 rounding of the weights moves them).
+#[test]
+fn f16_weights_load_and_stay_close() {
+    use safetensors::tensor::TensorView;
+    let src = fixture("llama_tiny_tied");
+    let dst = std::env::temp_dir().join(format!("muse-hf-f16-{}", std::process::id()));
+    std::fs::create_dir_all(&dst).unwrap();
+    for f in [
+        "config.json",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "expected.json",
+    ] {
+        std::fs::copy(src.join(f), dst.join(f)).unwrap();
+    }
+    let bytes = std::fs::read(src.join("model.safetensors")).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut converted: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
+    for (name, view) in st.tensors() {
+        assert_eq!(view.dtype(), safetensors::Dtype::F32);
+        let halves: Vec<u8> = view
+            .data()
+            .chunks_exact(4)
+            .flat_map(|b| {
+                half::f16::from_f32(f32::from_le_bytes([b[0], b[1], b[2], b[3]])).to_le_bytes()
+            })
+            .collect();
+        converted.push((name, view.shape().to_vec(), halves));
+    }
+    let views: Vec<(String, TensorView<'_>)> = converted
+        .iter()
+        .map(|(n, shape, data)| {
+            (
+                n.clone(),
+                TensorView::new(safetensors::Dtype::F16, shape.clone(), data).unwrap(),
+            )
+        })
+        .collect();
+    std::fs::write(
+        dst.join("model.safetensors"),
+        safetensors::serialize(views, None).unwrap(),
+    )
+    .unwrap();
+
+    let exp: Expected =
+        serde_json::from_slice(&std::fs::read(dst.join("expected.json")).unwrap()).unwrap();
+    let model = Llama::from_hf_dir(&dst).unwrap();
+    let vocab = model.config().vocab;
+    let mut logits = Vec::new();
+    let mut worst = 0f32;
+    for case in &exp.cases {
+        let mut cache = model.new_cache(4);
+        model
+            .forward(&case.input_ids, &mut cache, LogitsMode::All, &mut logits)
+            .unwrap();
+        for (p, want) in case.logits.iter().enumerate() {
+            for (a, b) in logits[p * vocab..(p + 1) * vocab].iter().zip(want) {
+                worst = worst.max((a - b).abs());
+            }
+        }
+    }
+    // F16 keeps 11 significant bits: weights move by ~5e-4 relative, logits of size ~10 by ~1e-2.
+    assert!(worst > 0.0 && worst < 0.1, "max |logit difference| {worst}");
+}
