@@ -150,3 +150,45 @@ fn requests_that_cannot_be_served_are_one_line_errors() {
         "safety",
     );
 }
+
+#[test]
+fn every_safety_decision_is_audited() {
+    if !have_models() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("muse-create-audit-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("safety.jsonl");
+    let cfg = dir.join("muse.toml");
+    std::fs::write(
+        &cfg,
+        format!("[safety]\naudit_log = {:?}\n", log.display().to_string()),
+    )
+    .unwrap();
+    let v = json(&muse(&[
+        "create",
+        "--json",
+        "--best-of",
+        "2",
+        "--max-rounds",
+        "1",
+        "--config",
+        cfg.to_str().unwrap(),
+        "Write two sentences about tea.",
+    ]));
+    assert!(v["content"].is_string());
+    let lines: Vec<Value> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // The request once, then each of the two candidates.
+    let stages: Vec<&str> = lines.iter().map(|l| l["stage"].as_str().unwrap()).collect();
+    assert_eq!(stages, ["input", "output", "output"], "{lines:?}");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.get("text").is_none() || l["text"].is_null()),
+        "text logged without audit_full_text"
+    );
+}

@@ -43,6 +43,7 @@ fn main() {
         embedder: &embedder,
         evaluator: &evaluator,
         safety: &safety,
+        audit: None,
     };
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),

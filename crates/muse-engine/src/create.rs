@@ -9,7 +9,7 @@ use crate::optimize::{OptimizeRequest, Optimized};
 use crate::text_model::TextModel;
 use muse_quality::vector::cosine;
 use muse_quality::{Embedder, Evaluator, Scores};
-use muse_safety::{Action, ContentFilter, FilterChain, Stage, Verdict};
+use muse_safety::{Action, AuditLog, ContentFilter, FilterChain, Stage, Verdict};
 use muse_sample::SamplingParams;
 use muse_understand::{
     CheckReport, Constraints, PROTOTYPES, Plan, Task, check_constraints, plan, understand,
@@ -93,6 +93,8 @@ pub struct Pipeline<'a> {
     pub embedder: &'a dyn Embedder,
     pub evaluator: &'a Evaluator<'a>,
     pub safety: &'a FilterChain,
+    /// Where every safety decision is appended (the `[safety] audit_log` of muse.toml).
+    pub audit: Option<&'a AuditLog>,
 }
 
 fn ms(t: Instant) -> f64 {
@@ -145,6 +147,15 @@ pub fn prototype_similarity(
 }
 
 impl Pipeline<'_> {
+    /// Screen `text` and append the decision to the audit log, if there is one.
+    fn screen(&self, text: &str, stage: Stage) -> Result<Verdict, EngineError> {
+        let v = self.safety.check_text(text, stage)?;
+        if let Some(log) = self.audit {
+            log.record(stage, "chain", &v, text)?;
+        }
+        Ok(v)
+    }
+
     /// Run the pipeline.
     pub fn create(&self, req: &CreateRequest) -> Result<Created, EngineError> {
         let mut trace = Vec::new();
@@ -164,7 +175,7 @@ impl Pipeline<'_> {
 
         // Screen the request before anything is generated from it.
         let t = Instant::now();
-        let input = self.safety.check_text(&req.prompt, Stage::Input)?;
+        let input = self.screen(&req.prompt, Stage::Input)?;
         let input_ms = ms(t);
         if input.action == Action::Block {
             return Err(EngineError::Refused {
@@ -238,9 +249,26 @@ impl Pipeline<'_> {
         opt.passages = texts;
         opt.eval_prompt = Some(req.prompt.clone());
         let constraints = u.constraints.clone();
+        // Every candidate is screened: a blocked one fails the check and can only be chosen if
+        // all are blocked — and then the output screen below refuses it.
+        let screen_failed = std::cell::Cell::new(None);
         let r: Optimized = self.lm.optimize_checked(&opt, self.evaluator, &|text| {
-            check_constraints(text, &constraints).passed
+            let safe = match self.screen(text, Stage::Output) {
+                Ok(v) => v.action != Action::Block,
+                Err(e) => {
+                    screen_failed.set(Some(e.to_string()));
+                    false
+                }
+            };
+            safe && check_constraints(text, &constraints).passed
         })?;
+        // Fail closed: a filter or audit error refuses the request.
+        if let Some(e) = screen_failed.take() {
+            return Err(EngineError::Refused {
+                stage: "output",
+                categories: format!("the safety filter failed: {e}"),
+            });
+        }
         let best = r
             .best()
             .ok_or_else(|| EngineError::Unsupported("no candidate was generated".into()))?
@@ -280,10 +308,13 @@ impl Pipeline<'_> {
         // Screen the output.
         let t = Instant::now();
         let output = self.safety.check_text(&best.text, Stage::Output)?;
+        let blocked_candidates = r.candidates.iter().filter(|c| !c.passed_checks).count();
         trace.push(entry(
             "safety",
             input_ms + ms(t),
-            json!({"input": verdict_json(&input), "output": verdict_json(&output)}),
+            json!({"input": verdict_json(&input), "output": verdict_json(&output),
+                   "candidates_failing_checks_or_screen": blocked_candidates,
+                   "audit_log": self.audit.is_some()}),
         ));
         let content = match output.action {
             Action::Block => {

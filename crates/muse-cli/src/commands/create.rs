@@ -6,7 +6,7 @@ use crate::quality::QualityArgs;
 use anyhow::{Context, Result, bail};
 use muse_engine::{CreateRequest, Pipeline, SentenceEmbedderRef, TextModel};
 use muse_quality::Evaluator;
-use muse_safety::{FilterChain, SafetyConfig};
+use muse_safety::{AuditLog, FilterChain, SafetyConfig};
 use muse_sample::SamplingParams;
 use std::io::Write;
 
@@ -43,7 +43,8 @@ pub struct Args {
     json: bool,
 }
 
-fn safety_chain(q: &QualityArgs) -> Result<FilterChain> {
+/// The safety chain and audit log of `[safety]` in the config file (defaults without one).
+fn safety(q: &QualityArgs) -> Result<(FilterChain, Option<AuditLog>)> {
     let default = std::path::Path::new("muse.toml");
     let cfg = match &q.config {
         Some(p) => {
@@ -54,7 +55,11 @@ fn safety_chain(q: &QualityArgs) -> Result<FilterChain> {
         }
         None => SafetyConfig::default(),
     };
-    Ok(FilterChain::from_config(&cfg)?)
+    let audit = match &cfg.audit_log {
+        Some(path) => Some(AuditLog::open(path, cfg.audit_full_text)?),
+        None => None,
+    };
+    Ok((FilterChain::from_config(&cfg)?, audit))
 }
 
 pub fn run(a: Args) -> Result<()> {
@@ -83,7 +88,7 @@ pub fn run(a: Args) -> Result<()> {
     };
     sampling.validate()?;
     let weights = a.quality.weights()?;
-    let safety = safety_chain(&a.quality)?;
+    let (safety, audit) = safety(&a.quality)?;
     let emb = a.quality.load_embedder()?;
     let embedder = SentenceEmbedderRef::new(&emb);
     let path = resolve_text_model(a.model.as_deref())?;
@@ -94,6 +99,7 @@ pub fn run(a: Args) -> Result<()> {
         embedder: &embedder,
         evaluator: &evaluator,
         safety: &safety,
+        audit: audit.as_ref(),
     };
     let mut req = CreateRequest::new(a.prompt.clone());
     req.best_of = a.best_of;
