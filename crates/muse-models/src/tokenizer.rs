@@ -37,6 +37,16 @@ const DEFAULT_SPLITS: [&str; 4] = [
     r"[0-9][0-9][0-9]",
 ];
 
+/// Turn-end markers of the common chat formats, which end generation (llama.cpp's
+/// `special_eog_ids` does the same).
+const TURN_END: &[&str] = &[
+    "<|im_end|>",
+    "<|eot_id|>",
+    "<|end|>",
+    "<end_of_turn>",
+    "<|eom_id|>",
+];
+
 const SUPPORTED_PRE: &str = "default, gpt2, smollm, llama3 (llama-bpe), qwen2";
 
 /// A tokenizer rebuilt from a GGUF file.
@@ -227,10 +237,7 @@ impl TextTokenizer {
             }
         }
         for (&id, a) in &added {
-            let turn_end = matches!(
-                a.content.as_str(),
-                "<|im_end|>" | "<|eot_id|>" | "<|end|>" | "<end_of_turn>" | "<|eom_id|>"
-            );
+            let turn_end = TURN_END.contains(&a.content.as_str());
             if a.special && turn_end && !eog.contains(&id) {
                 eog.push(id);
             }
@@ -398,15 +405,8 @@ impl TextTokenizer {
         .flatten()
         .collect();
         for (i, (t, &ty)) in tokens.iter().zip(&types).enumerate() {
-            let turn_end = matches!(
-                t.as_str(),
-                "<|im_end|>"
-                    | "<|eot_id|>"
-                    | "<|end|>"
-                    | "<end_of_turn>"
-                    | "<|endoftext|>"
-                    | "<|eom_id|>"
-            );
+            // GGUF files of base models mark `<|endoftext|>` as control; it ends generation too.
+            let turn_end = TURN_END.contains(&t.as_str()) || t == "<|endoftext|>";
             if ty == TYPE_CONTROL && turn_end && !eog.contains(&(i as u32)) {
                 eog.push(i as u32);
             }
