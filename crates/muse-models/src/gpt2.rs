@@ -100,18 +100,8 @@ impl Gpt2Config {
 impl Gpt2HfConfig {
     /// Read `dir/config.json`.
     pub fn from_dir(dir: &Path) -> Result<Self, ModelError> {
-        let path = dir.join("config.json");
-        if !path.is_file() {
-            return Err(ModelError::MissingFile {
-                path,
-                what: "the model config (config.json)",
-            });
-        }
-        let bytes = std::fs::read(&path).map_err(|source| ModelError::Io {
-            path: path.clone(),
-            source,
-        })?;
-        serde_json::from_slice(&bytes).map_err(|e| ModelError::Corrupt {
+        let (path, value) = crate::safetensors_dir::read_config_json(dir)?;
+        serde_json::from_value(value).map_err(|e| ModelError::Corrupt {
             path,
             what: e.to_string(),
         })

@@ -83,15 +83,7 @@ pub fn hf_architecture(dir: &Path) -> Result<String, ModelError> {
 }
 
 fn read_json(dir: &Path) -> Result<serde_json::Value, ModelError> {
-    let path = dir.join("config.json");
-    let bytes = std::fs::read(&path).map_err(|source| ModelError::Io {
-        path: path.clone(),
-        source,
-    })?;
-    serde_json::from_slice(&bytes).map_err(|e| ModelError::Corrupt {
-        path,
-        what: format!("invalid JSON ({e})"),
-    })
+    crate::safetensors_dir::read_config_json(dir).map(|(_, v)| v)
 }
 
 /// Llama 3's per-frequency divisors: high frequencies keep their value, low frequencies are

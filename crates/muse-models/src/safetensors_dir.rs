@@ -155,3 +155,23 @@ pub(crate) fn check_hf_identity(
     }
     Ok(())
 }
+
+/// `dir/config.json` parsed as JSON, with its path (for errors that name it).
+pub fn read_config_json(dir: &Path) -> Result<(PathBuf, serde_json::Value), ModelError> {
+    let path = dir.join("config.json");
+    if !path.is_file() {
+        return Err(ModelError::MissingFile {
+            path,
+            what: "the model config (config.json)",
+        });
+    }
+    let bytes = std::fs::read(&path).map_err(|source| ModelError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    let value = serde_json::from_slice(&bytes).map_err(|e| ModelError::Corrupt {
+        path: path.clone(),
+        what: format!("invalid JSON ({e})"),
+    })?;
+    Ok((path, value))
+}

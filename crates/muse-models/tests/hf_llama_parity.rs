@@ -230,7 +230,7 @@ fn missing_tensor_is_named() {
     assert!(e.contains("lm_head.weight"), "{e}");
     assert!(matches!(
         Llama::from_hf_dir(&fixture("nonexistent")),
-        Err(ModelError::Io { .. })
+        Err(ModelError::MissingFile { .. })
     ));
 }
 

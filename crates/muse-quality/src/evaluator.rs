@@ -3,7 +3,7 @@
 use crate::coherence::{CoherenceDetails, coherence};
 use crate::creativity::{CreativityDetails, creativity};
 use crate::error::{BackendError, QualityError};
-use crate::fluency::{FluencyDetails, NLL_CLIP, fluency};
+use crate::fluency::{FluencyDetails, clipped_nll, fluency};
 use crate::relevance::{RelevanceDetails, relevance};
 use crate::text::sentences;
 use crate::vector::{cosine, mean};
@@ -79,16 +79,7 @@ pub enum Dimension {
 
 /// Sum of the clipped per-token NLL (see [`crate::fluency::NLL_CLIP`]).
 fn nll_sum(logprobs: &[f64]) -> f64 {
-    logprobs
-        .iter()
-        .map(|lp| {
-            if lp.is_finite() {
-                (-lp).clamp(0.0, NLL_CLIP)
-            } else {
-                NLL_CLIP
-            }
-        })
-        .sum()
+    logprobs.iter().map(|&lp| clipped_nll(lp)).sum()
 }
 
 /// Scores texts with a language model and a sentence-embedding model.

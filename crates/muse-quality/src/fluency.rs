@@ -34,19 +34,20 @@ pub struct FluencyDetails {
     pub perplexity: f64,
 }
 
+/// One token's negative log-likelihood, clipped to [0, NLL_CLIP]; a non-finite value counts as
+/// the clip.
+pub fn clipped_nll(logprob: f64) -> f64 {
+    if logprob.is_finite() {
+        (-logprob).clamp(0.0, NLL_CLIP)
+    } else {
+        NLL_CLIP
+    }
+}
+
 /// Fluency from the per-token log-probabilities of a text (ln P(token | previous tokens)).
 /// Returns 0 for no tokens.
 pub fn fluency(logprobs: &[f64]) -> (f64, FluencyDetails) {
-    let finite: Vec<f64> = logprobs
-        .iter()
-        .map(|lp| {
-            if lp.is_finite() {
-                (-lp).clamp(0.0, NLL_CLIP)
-            } else {
-                NLL_CLIP
-            }
-        })
-        .collect();
+    let finite: Vec<f64> = logprobs.iter().map(|&lp| clipped_nll(lp)).collect();
     if finite.is_empty() {
         return (
             0.0,
