@@ -1,0 +1,62 @@
+//! Knowledge retrieval for Muse — the *retrieve* stage of the pipeline.
+//!
+//! Files are loaded to plain text ([`loaders`]), cut into overlapping chunks by the tokens of the
+//! embedding model ([`chunk`]), embedded through the [`Embedder`] trait (this crate never touches
+//! a tensor), and kept in one SQLite database per knowledge base ([`store`]): documents, chunks,
+//! vectors and an FTS5 BM25 index, written in one transaction per file so that a crash leaves each
+//! file wholly in or wholly out. An HNSW graph ([`hnsw`]) over the vectors is a derived cache
+//! tagged with the store's generation and caught up from SQLite when stale. [`KnowledgeBase`]
+//! ties them together: vector, keyword and hybrid (reciprocal rank fusion, [`fusion`]) search.
+
+pub mod chunk;
+pub mod error;
+pub mod eval;
+pub mod fusion;
+pub mod hnsw;
+pub mod kb;
+pub mod loaders;
+pub mod store;
+
+pub use error::{Result, RetrievalError};
+pub use kb::{AddOutcome, AddSummary, Hit, KnowledgeBase, SearchMode, SearchOptions};
+
+/// Turns texts into unit-length vectors and exposes the tokenization that chunking follows.
+/// Implemented in `muse-cli` over `muse_models::SentenceEmbedder`; tests use toy embedders.
+pub trait Embedder {
+    /// A stable name for the model (stored in the knowledge base: vectors of two models never mix).
+    fn name(&self) -> String;
+    /// Length of the vectors.
+    fn dim(&self) -> usize;
+    /// Most tokens one input may have, special tokens excluded; chunks are cut to fit.
+    fn max_tokens(&self) -> usize;
+    /// Byte spans `(start, end)` in `text` of its tokens, in order, special tokens excluded.
+    fn token_spans(&self, text: &str) -> Result<Vec<(usize, usize)>>;
+    /// One unit-length vector of length [`Embedder::dim`] per text, in order.
+    fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>>;
+}
+
+/// Dot product; the cosine similarity of unit vectors.
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    // Eight partial sums: the compiler keeps them in vector registers.
+    let mut acc = [0f32; 8];
+    let (ca, ra) = a.as_chunks::<8>();
+    let (cb, rb) = b.as_chunks::<8>();
+    for (x, y) in ca.iter().zip(cb) {
+        for i in 0..8 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    let mut s: f32 = acc.iter().sum();
+    for (x, y) in ra.iter().zip(rb) {
+        s += x * y;
+    }
+    s
+}
+
+/// Scale `v` to unit length (left as is when it is all zeros).
+pub fn normalize(v: &mut [f32]) {
+    let n = dot(v, v).sqrt();
+    if n > 0.0 {
+        v.iter_mut().for_each(|x| *x /= n);
+    }
+}
