@@ -240,6 +240,7 @@ impl KnowledgeBase {
 
     /// Ingest one file: unchanged content is a no-op, changed content replaces the old chunks.
     pub fn add_file(&mut self, path: &Path, e: &dyn Embedder) -> Result<AddOutcome> {
+        self.check_model(e)?;
         let skip = |reason: String| Ok(AddOutcome::Skipped { reason });
         if Kind::of(path).is_none() {
             return skip("unsupported file type".into());

@@ -16,6 +16,7 @@ pub mod hnsw;
 pub mod kb;
 pub mod loaders;
 pub mod store;
+pub mod toy;
 
 pub use error::{Result, RetrievalError};
 pub use kb::{AddOutcome, AddSummary, Hit, KnowledgeBase, SearchMode, SearchOptions};
