@@ -62,6 +62,8 @@ pub struct SearchOptions {
     pub ef: usize,
     /// Reorder the top this-many results by exact cosine similarity to the query (0 = off).
     pub rerank: usize,
+    /// The `k` of reciprocal rank fusion: smaller favours the top ranks of each list.
+    pub rrf_k: f32,
 }
 
 impl Default for SearchOptions {
@@ -69,11 +71,14 @@ impl Default for SearchOptions {
         Self {
             k: 5,
             mode: SearchMode::Hybrid,
+            // BM25 is the weaker ranking on the evaluation set (recall@5 0.85 against 0.93);
+            // at equal weight it pulled hybrid below vector search alone.
             vector_weight: 1.0,
-            keyword_weight: 1.0,
+            keyword_weight: 0.5,
             candidates: 50,
             ef: 100,
             rerank: 0,
+            rrf_k: DEFAULT_K,
         }
     }
 }
@@ -91,11 +96,26 @@ pub struct Hit {
 }
 
 /// Build settings of a knowledge base.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct KbOptions {
     pub chunk: ChunkParams,
+    /// Embed each chunk as `title + "\n\n" + text` (the stored text stays the chunk's own).
+    pub embed_title: bool,
     pub load: LoadOptions,
     pub hnsw: HnswParams,
+}
+
+impl Default for KbOptions {
+    /// Titles are embedded with the chunks: measured +0.13 recall@5 for vector search on the
+    /// licence evaluation set (the chunk alone rarely says which document it is from).
+    fn default() -> Self {
+        Self {
+            chunk: ChunkParams::default(),
+            embed_title: true,
+            load: LoadOptions::default(),
+            hnsw: HnswParams::default(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -250,7 +270,12 @@ impl KnowledgeBase {
             Err(err) => return skip(format!("unreadable: {err}")),
         };
         let key = source_key(path);
-        let hash = hex(&Sha256::digest(&bytes));
+        // The settings that shape the chunks are hashed with the content: changing them
+        // re-ingests the file instead of keeping chunks cut the old way.
+        let mut h = Sha256::new();
+        h.update(&bytes);
+        h.update(self.settings_fingerprint(e).as_bytes());
+        let hash = hex(&h.finalize());
         let previous = self.store.doc_hash(&key)?;
         if previous.as_deref() == Some(hash.as_str()) {
             return Ok(AddOutcome::Unchanged);
@@ -269,7 +294,15 @@ impl KnowledgeBase {
             return skip("no text to index".into());
         }
         let texts: Vec<&str> = ranges.iter().map(|r| &doc.text[r.clone()]).collect();
-        let vectors = e.embed(&texts)?;
+        let vectors = if self.opts.embed_title {
+            let titled: Vec<String> = texts
+                .iter()
+                .map(|t| format!("{}\n\n{t}", doc.title))
+                .collect();
+            e.embed(&titled.iter().map(String::as_str).collect::<Vec<_>>())?
+        } else {
+            e.embed(&texts)?
+        };
         if vectors.len() != texts.len() || vectors.iter().any(|v| v.len() != e.dim()) {
             return Err(RetrievalError::EmbedderShape {
                 expected: texts.len(),
@@ -307,6 +340,19 @@ impl KnowledgeBase {
         } else {
             AddOutcome::Added { chunks: n }
         })
+    }
+
+    fn settings_fingerprint(&self, e: &dyn Embedder) -> String {
+        let c = &self.opts.chunk;
+        format!(
+            "\0chunk={},{},{};title={};json={};model={}",
+            c.max_tokens.min(e.max_tokens()),
+            c.overlap_tokens,
+            c.paragraph_fill,
+            self.opts.embed_title,
+            self.opts.load.json_field,
+            e.name()
+        )
     }
 
     /// Remove a file's chunks (by the path it was added under); false when it was not there.
@@ -409,7 +455,7 @@ impl KnowledgeBase {
                 let k_ids: Vec<i64> = kw.iter().map(|x| x.0).collect();
                 rrf(
                     &[(&v_ids, o.vector_weight), (&k_ids, o.keyword_weight)],
-                    DEFAULT_K,
+                    o.rrf_k,
                 )
             }
         };

@@ -371,13 +371,25 @@ impl Store {
     }
 
     /// BM25 search: the `k` best `(chunk id, score)` for the words of `query`, best first.
-    /// Any word may match (OR); the title column counts half as much as the text.
+    /// Any word may match (OR); English function words are left out of the query (they match
+    /// nearly every chunk and only add noise to the sum) unless nothing else is left; the title
+    /// column counts half as much as the text.
     pub fn keyword_search(&self, query: &str, k: usize) -> Result<Vec<(i64, f32)>> {
-        let words: Vec<String> = query
+        let all: Vec<String> = query
             .split(|c: char| !c.is_alphanumeric())
             .filter(|w| !w.is_empty())
-            .map(|w| format!("\"{}\"", w.to_lowercase()))
+            .map(str::to_lowercase)
             .collect();
+        let content: Vec<&String> = all
+            .iter()
+            .filter(|w| STOPWORDS.binary_search(&w.as_str()).is_err())
+            .collect();
+        let chosen: Vec<&String> = if content.is_empty() {
+            all.iter().collect()
+        } else {
+            content
+        };
+        let words: Vec<String> = chosen.iter().map(|w| format!("\"{w}\"")).collect();
         if words.is_empty() {
             return Ok(Vec::new());
         }
@@ -416,6 +428,19 @@ impl Store {
     }
 }
 
+/// English function words (sorted, for binary search): question words, pronouns, auxiliaries,
+/// articles, prepositions and conjunctions.
+const STOPWORDS: &[&str] = &[
+    "a", "about", "after", "all", "am", "an", "and", "any", "are", "as", "at", "be", "been",
+    "before", "being", "but", "by", "can", "could", "did", "do", "does", "doing", "for", "from",
+    "had", "has", "have", "having", "he", "her", "here", "his", "how", "i", "if", "in", "into",
+    "is", "it", "its", "just", "me", "might", "must", "my", "of", "on", "once", "or", "our",
+    "over", "she", "should", "so", "some", "such", "than", "that", "the", "their", "them", "then",
+    "there", "these", "they", "this", "those", "to", "under", "up", "us", "was", "we", "were",
+    "what", "when", "where", "which", "while", "who", "whom", "why", "will", "with", "would",
+    "you", "your",
+];
+
 fn delete_doc(tx: &rusqlite::Transaction<'_>, path: &str) -> rusqlite::Result<bool> {
     let id: Option<i64> = tx
         .query_row("SELECT id FROM documents WHERE path = ?1", [path], |r| {
@@ -444,4 +469,14 @@ pub fn vector_from_bytes(b: &[u8]) -> Vec<f32> {
     b.chunks_exact(4)
         .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::STOPWORDS;
+
+    #[test]
+    fn stopwords_are_sorted_for_binary_search() {
+        assert!(STOPWORDS.windows(2).all(|w| w[0] < w[1]));
+    }
 }

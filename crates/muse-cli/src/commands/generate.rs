@@ -51,6 +51,13 @@ pub struct Args {
     /// Print one JSON object instead of streaming text.
     #[arg(long)]
     json: bool,
+    /// Ground the answer in this knowledge base (name or path): its best chunks go into the
+    /// prompt, and the sources used are named.
+    #[arg(long)]
+    kb: Option<String>,
+    /// Most prompt tokens the retrieved chunks may take (also capped by the context size).
+    #[arg(long, default_value_t = 1024)]
+    kb_tokens: usize,
 }
 
 pub fn run(a: Args) -> Result<()> {
@@ -69,8 +76,17 @@ pub fn run(a: Args) -> Result<()> {
     sampling.validate()?;
     let path = resolve_text_model(a.model.as_deref())?;
     let model = TextModel::load(&path).with_context(|| format!("loading {}", path.display()))?;
+    let (prompt, sources) = match &a.kb {
+        Some(kb) => {
+            let budget = (model.context().saturating_sub(a.max_tokens + 64)).min(a.kb_tokens);
+            let tok = model.tokenizer();
+            let count = |t: &str| tok.encode(t).map_or(t.len() / 3, |ids| ids.len());
+            crate::commands::kb::ground(kb, &a.prompt, budget, &count)?
+        }
+        None => (a.prompt, Vec::new()),
+    };
     let req = GenerateRequest {
-        prompt: a.prompt,
+        prompt,
         system: a.system,
         raw: a.raw,
         max_tokens: a.max_tokens,
@@ -80,13 +96,16 @@ pub fn run(a: Args) -> Result<()> {
     let stdout = std::io::stdout();
     if a.json {
         let g = model.generate(&req, |_| ControlFlow::Continue(()))?;
-        let json = serde_json::json!({
+        let mut json = serde_json::json!({
             "text": g.text,
             "tokens": g.tokens,
             "finish_reason": g.finish_reason,
             "model": g.model,
             "timings": g.timings,
         });
+        if a.kb.is_some() {
+            json["sources"] = serde_json::to_value(&sources)?;
+        }
         writeln!(stdout.lock(), "{json}")?;
     } else {
         let mut io_err = None;
@@ -108,6 +127,17 @@ pub fn run(a: Args) -> Result<()> {
             return Err(e.into());
         }
         writeln!(stdout.lock())?;
+        if a.kb.is_some() {
+            let mut out = stdout.lock();
+            writeln!(out, "\nSources:")?;
+            for s in &sources {
+                writeln!(
+                    out,
+                    "[{}] {} (characters {}..{})",
+                    s.n, s.source, s.start, s.end
+                )?;
+            }
+        }
     }
     Ok(())
 }
