@@ -184,6 +184,11 @@ impl KnowledgeBase {
         })
     }
 
+    /// The HNSW graph, once [`KnowledgeBase::sync_index`] (or a vector search) has loaded it.
+    pub fn index(&self) -> Option<&Hnsw> {
+        self.index.as_ref()
+    }
+
     pub fn store(&self) -> &Store {
         &self.store
     }
@@ -437,15 +442,26 @@ impl KnowledgeBase {
 
     /// Search with the query text (embedded by `e` unless the mode is keyword).
     pub fn search(&mut self, query: &str, e: &dyn Embedder, o: &SearchOptions) -> Result<Vec<Hit>> {
-        if o.k == 0 {
-            return Ok(Vec::new());
-        }
-        let pool = o.candidates.max(o.k).max(o.rerank);
         let qv = match o.mode {
             SearchMode::Keyword => None,
             _ => Some(self.embed_query(e, query)?),
         };
-        let mut ranked: Vec<(i64, f32)> = match (o.mode, &qv) {
+        self.search_with_vector(query, qv.as_deref(), o)
+    }
+
+    /// Search with the query text and, for vector and hybrid modes, its unit vector (without
+    /// one, those modes fall back to keyword search).
+    pub fn search_with_vector(
+        &mut self,
+        query: &str,
+        qv: Option<&[f32]>,
+        o: &SearchOptions,
+    ) -> Result<Vec<Hit>> {
+        if o.k == 0 {
+            return Ok(Vec::new());
+        }
+        let pool = o.candidates.max(o.k).max(o.rerank);
+        let mut ranked: Vec<(i64, f32)> = match (o.mode, qv) {
             (SearchMode::Keyword, _) | (_, None) => self.store.keyword_search(query, pool)?,
             (SearchMode::Vector, Some(q)) => self.vector_search(q, pool, o.ef)?,
             (SearchMode::Hybrid, Some(q)) => {
@@ -460,7 +476,7 @@ impl KnowledgeBase {
             }
         };
         if o.rerank > 0
-            && let Some(q) = &qv
+            && let Some(q) = qv
         {
             self.rerank(q, &mut ranked, o.rerank)?;
         }

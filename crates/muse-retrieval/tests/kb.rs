@@ -239,3 +239,57 @@ fn a_corrupt_graph_cache_is_rebuilt() {
         .unwrap();
     assert!(hits[0].text.contains("Volcanoes"));
 }
+
+/// A one-page PDF with `text` in its text layer (Helvetica, one text object), offsets computed.
+fn tiny_pdf(text: &str) -> Vec<u8> {
+    let content = format!("BT /F1 12 Tf 72 720 Td ({text}) Tj ET");
+    let objects = [
+        "<< /Type /Catalog /Pages 2 0 R >>".to_string(),
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_string(),
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>".to_string(),
+        format!("<< /Length {} >>\nstream\n{content}\nendstream", content.len()),
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>".to_string(),
+    ];
+    let mut pdf = b"%PDF-1.4\n".to_vec();
+    let mut offsets = Vec::new();
+    for (i, o) in objects.iter().enumerate() {
+        offsets.push(pdf.len());
+        pdf.extend_from_slice(format!("{} 0 obj\n{o}\nendobj\n", i + 1).as_bytes());
+    }
+    let xref = pdf.len();
+    pdf.extend_from_slice(
+        format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes(),
+    );
+    for off in offsets {
+        pdf.extend_from_slice(format!("{off:010} 00000 n \n").as_bytes());
+    }
+    pdf.extend_from_slice(
+        format!(
+            "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
+            objects.len() + 1
+        )
+        .as_bytes(),
+    );
+    pdf
+}
+
+#[test]
+fn pdf_text_layer_is_indexed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = write(
+        tmp.path(),
+        "doc.pdf",
+        &tiny_pdf("Photosynthesis turns light into sugar."),
+    );
+    let e = HashEmbedder::default();
+    let mut kb =
+        KnowledgeBase::create_or_open(&tmp.path().join("kb"), KbOptions::default()).unwrap();
+    assert_eq!(
+        kb.add_file(&p, &e).unwrap(),
+        AddOutcome::Added { chunks: 1 }
+    );
+    let hits = kb
+        .search("photosynthesis", &e, &opts(1, SearchMode::Keyword))
+        .unwrap();
+    assert_eq!(hits[0].text, "Photosynthesis turns light into sugar.");
+}
