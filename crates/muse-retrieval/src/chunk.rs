@@ -219,6 +219,10 @@ pub fn char_offsets(text: &str, bytes: &[usize]) -> Vec<usize> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(
+        clippy::single_range_in_vec_init,
+        reason = "one section: the whole text"
+    )]
     use super::*;
 
     /// Whitespace-separated words as tokens.

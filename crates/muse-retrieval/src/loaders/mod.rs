@@ -23,6 +23,10 @@ pub struct Document {
 impl Document {
     /// A document of one section.
     pub fn whole(title: String, text: String) -> Self {
+        #[expect(
+            clippy::single_range_in_vec_init,
+            reason = "one section: the whole text"
+        )]
         let sections = vec![0..text.len()];
         Self {
             title,
