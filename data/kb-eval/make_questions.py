@@ -62,6 +62,22 @@ Q = [
 ("Artistic.txt","Can I sell the Perl package itself for a fee?","You may not charge a fee for this Package itself"),
 ("Artistic.txt","How is a reasonable copying fee defined?","\"Reasonable copying fee\" is whatever you can justify on the basis of media cost, duplication charges, time of people involved, and so on."),
 ("Artistic.txt","Are subroutines I link into the package considered part of it under the Artistic License?","Package shall not be considered part of this Package, but are the equivalent of input"),
+    # Written after the chunking and fusion settings were chosen (held out from that tuning).
+("GPL-3.txt","Am I permitted to sublicense GPLv3 software?","Sublicensing is not allowed; section 10 makes it unnecessary."),
+("GPL-3.txt","What kind of notices must an interactive interface show under GPL version 3?","An interactive user interface displays \"Appropriate Legal Notices\""),
+("GPL-3.txt","What does the Corresponding Source of a GPLv3 binary consist of?","The \"Corresponding Source\" for a work in object code form means all the source code needed to generate, install, and (for an executable work) run the object code and to modify the work"),
+("GPL-3.txt","Can I share GPLv3 object code over peer-to-peer networks?","Convey the object code using peer-to-peer transmission"),
+("GPL-2.txt","Under GPL version 2, what happens if I try to sublicense the program on other terms?","Any attempt otherwise to copy, modify, sublicense or distribute the Program is void, and will automatically terminate your rights under this License."),
+("Apache-2.0.txt","Does the Apache license come with any warranty?","Licensor provides the Work (and each Contributor provides its Contributions) on an \"AS IS\" BASIS"),
+("Apache-2.0.txt","Can a contributor to Apache-licensed software be held liable for damages?","In no event and under no legal theory"),
+("Artistic.txt","What is the Standard Version of a package under the Artistic License?","\"Standard Version\" refers to such a Package if it has not been modified, or has been modified in accordance with the wishes of the Copyright Holder as specified below."),
+("Artistic.txt","May the package be bundled into a commercial distribution?","Aggregation of this Package with a commercial distribution is always permitted"),
+("CC0-1.0.txt","If the CC0 waiver fails, what kind of license does the affirmer grant instead?","royalty-free, non transferable, non sublicensable, non exclusive, irrevocable and unconditional license"),
+("CC0-1.0.txt","Does handing out the CC0 document make Creative Commons my lawyer?","DISTRIBUTION OF THIS DOCUMENT DOES NOT CREATE AN ATTORNEY-CLIENT RELATIONSHIP."),
+("MPL-2.0.txt","How long do I have to fix MPL non-compliance after receiving notice for the first time?","and You become compliant prior to 30 days after Your receipt of the notice"),
+("MPL-2.0.txt","What notice goes in Exhibit A of the Mozilla Public License?","Exhibit A - Source Code Form License Notice"),
+("BSD.txt","Which kinds of damages does the BSD disclaimer list, like substitute goods?","PROCUREMENT OF SUBSTITUTE GOODS OR SERVICES"),
+("LGPL-2.1.txt","When shipping a program linked with an LGPL library, how can I let users relink it with a changed library?","Accompany the work with the complete corresponding machine-readable source code for the Library"),
 ]
 import re
 def fold(s): return ' '.join(s.split())
