@@ -546,9 +546,11 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>, ignored: &mut usize) {
     }
 }
 
-/// The key a file is stored under: its absolute, canonical path.
+/// The key a file is stored under: its absolute, canonical path (for a file that no longer
+/// exists, e.g. one being removed, the absolute form of the path as given).
 pub fn source_key(path: &Path) -> String {
     path.canonicalize()
+        .or_else(|_| std::path::absolute(path))
         .unwrap_or_else(|_| path.to_path_buf())
         .display()
         .to_string()

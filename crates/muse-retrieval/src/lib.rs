@@ -27,9 +27,16 @@ mod tests {
         for n in [0, 1, 7, 31, 64, 100, 384, 1000] {
             let a: Vec<f32> = (0..n).map(|i| ((i * 7 % 13) as f32 - 6.0) / 8.0).collect();
             let b: Vec<f32> = (0..n).map(|i| ((i * 5 % 11) as f32 - 5.0) / 4.0).collect();
-            let want: f64 = a.iter().zip(&b).map(|(x, y)| f64::from(*x) * f64::from(*y)).sum();
+            let want: f64 = a
+                .iter()
+                .zip(&b)
+                .map(|(x, y)| f64::from(*x) * f64::from(*y))
+                .sum();
             let got = super::dot(&a, &b);
-            assert!((f64::from(got) - want).abs() < 1e-3, "n {n}: {got} vs {want}");
+            assert!(
+                (f64::from(got) - want).abs() < 1e-3,
+                "n {n}: {got} vs {want}"
+            );
         }
     }
 }
