@@ -20,26 +20,6 @@ pub mod toy;
 
 pub use error::{Result, RetrievalError};
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn dot_matches_a_plain_sum_at_every_length() {
-        for n in [0, 1, 7, 31, 64, 100, 384, 1000] {
-            let a: Vec<f32> = (0..n).map(|i| ((i * 7 % 13) as f32 - 6.0) / 8.0).collect();
-            let b: Vec<f32> = (0..n).map(|i| ((i * 5 % 11) as f32 - 5.0) / 4.0).collect();
-            let want: f64 = a
-                .iter()
-                .zip(&b)
-                .map(|(x, y)| f64::from(*x) * f64::from(*y))
-                .sum();
-            let got = super::dot(&a, &b);
-            assert!(
-                (f64::from(got) - want).abs() < 1e-3,
-                "n {n}: {got} vs {want}"
-            );
-        }
-    }
-}
 pub use kb::{AddOutcome, AddSummary, Hit, KnowledgeBase, SearchMode, SearchOptions};
 
 /// Turns texts into unit-length vectors and exposes the tokenization that chunking follows.
@@ -71,5 +51,26 @@ pub fn normalize(v: &mut [f32]) {
     let n = dot(v, v).sqrt();
     if n > 0.0 {
         v.iter_mut().for_each(|x| *x /= n);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn dot_matches_a_plain_sum_at_every_length() {
+        for n in [0, 1, 7, 31, 64, 100, 384, 1000] {
+            let a: Vec<f32> = (0..n).map(|i| ((i * 7 % 13) as f32 - 6.0) / 8.0).collect();
+            let b: Vec<f32> = (0..n).map(|i| ((i * 5 % 11) as f32 - 5.0) / 4.0).collect();
+            let want: f64 = a
+                .iter()
+                .zip(&b)
+                .map(|(x, y)| f64::from(*x) * f64::from(*y))
+                .sum();
+            let got = super::dot(&a, &b);
+            assert!(
+                (f64::from(got) - want).abs() < 1e-3,
+                "n {n}: {got} vs {want}"
+            );
+        }
     }
 }
