@@ -65,6 +65,19 @@ fn check(kb_dir: &Path) -> usize {
     let e = embedder();
     let root = kb_dir.parent().unwrap();
     let mut kb = KnowledgeBase::open(kb_dir, "kb", root, KbOptions::default()).unwrap();
+    // The database and its full-text index are intact (FTS5's check fails on any mismatch
+    // between the index and the chunks table).
+    let conn = rusqlite::Connection::open(kb_dir.join("kb.sqlite")).unwrap();
+    let ok: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(ok, "ok");
+    conn.execute(
+        "INSERT INTO chunks_fts(chunks_fts) VALUES ('integrity-check')",
+        [],
+    )
+    .unwrap();
+    drop(conn);
     let counts = kb.store().chunk_counts().unwrap();
     for (path, expected, stored) in &counts {
         assert_eq!(expected, stored, "{path}: half-written");
