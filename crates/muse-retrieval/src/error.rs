@@ -51,8 +51,6 @@ pub enum RetrievalError {
     },
     #[error("invalid parameter `{name}`: {message}")]
     InvalidParameter { name: &'static str, message: String },
-    #[error("vector index {path}: {message}")]
-    Index { path: PathBuf, message: String },
     #[error("{path} is not in the knowledge base")]
     NotInKnowledgeBase { path: PathBuf },
 }

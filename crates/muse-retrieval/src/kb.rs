@@ -422,11 +422,11 @@ impl KnowledgeBase {
                 .vectors_after(after, |id, v| graph.insert(id, &v))?;
             let changed = graph.len() != before || graph.generation != generation;
             graph.generation = generation;
-            if changed {
-                graph.save(&path).map_err(|e| RetrievalError::Index {
-                    path: path.clone(),
-                    message: e.to_string(),
-                })?;
+            // The file is only a cache: when it cannot be written (a read-only knowledge base),
+            // this process searches the graph in memory and the next one catches up again.
+            if changed && graph.save(&path).is_err() {
+                let _ =
+                    std::fs::remove_file(path.with_extension(format!("tmp{}", std::process::id())));
             }
         }
         self.live = Some(live);
