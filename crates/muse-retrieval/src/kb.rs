@@ -61,6 +61,8 @@ pub struct SearchOptions {
     /// HNSW search breadth.
     pub ef: usize,
     /// Reorder the top this-many results by exact cosine similarity to the query (0 = off).
+    /// The graph already scores with exact cosines of full f32 vectors, so this changes vector
+    /// results only by widening the pool; it matters for hybrid results, ordered by fused rank.
     pub rerank: usize,
     /// The `k` of reciprocal rank fusion: smaller favours the top ranks of each list.
     pub rrf_k: f32,
