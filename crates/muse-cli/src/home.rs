@@ -17,6 +17,18 @@ pub fn models_dir() -> PathBuf {
     dir.canonicalize().unwrap_or(dir)
 }
 
+/// Muse's home: `$MUSE_HOME` if set, else the directory holding the models directory (the
+/// repository). Knowledge bases live in its `kb/`.
+pub fn muse_home() -> PathBuf {
+    let dir = match std::env::var_os("MUSE_HOME").filter(|h| !h.is_empty()) {
+        Some(home) => PathBuf::from(home),
+        None => repo_models_dir()
+            .parent()
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf),
+    };
+    dir.canonicalize().unwrap_or(dir)
+}
+
 /// The repository's `models/`: where the build happened, or — if the tree was moved after the
 /// build — beside `target/release/muse` of the running binary.
 fn repo_models_dir() -> PathBuf {

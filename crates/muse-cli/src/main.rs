@@ -37,6 +37,8 @@ enum Command {
     Eval(commands::eval::Args),
     /// Screen a text with the safety filters (policy categories, personal data, prompt injection).
     Moderate(commands::moderate::Args),
+    /// Knowledge bases for retrieval: add, search, list, stats, remove, drop.
+    Kb(commands::kb::Args),
 }
 
 /// candle sizes the parallelism of each matrix product from `RAYON_NUM_THREADS`, and when that is
@@ -75,6 +77,7 @@ fn main() -> ExitCode {
         Command::Embed(a) => commands::embed::run(a),
         Command::Moderate(a) => commands::moderate::run(a),
         Command::Eval(a) => commands::eval::run(a),
+        Command::Kb(a) => commands::kb::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -210,6 +210,14 @@ impl SentenceEmbedder {
         Ok(self.encode(&[text])?.0.remove(0).get_ids().to_vec())
     }
 
+    /// Byte spans `(start, end)` in `text` of its tokens, special tokens excluded and nothing
+    /// truncated: what a caller needs to cut a long text into pieces the model takes whole.
+    /// (For a `do_lower_case` model the spans are those of the text as given.)
+    pub fn token_spans(&self, text: &str) -> Result<Vec<(usize, usize)>, ModelError> {
+        let enc = self.tokenizer.encode(text, false).map_err(tok_err)?;
+        Ok(enc.get_offsets().to_vec())
+    }
+
     /// Encode every text, truncating those over `max_seq_length`.
     fn encode(&self, texts: &[&str]) -> Result<(Vec<Encoding>, Vec<TruncatedInput>), ModelError> {
         let prepared: Vec<String> = texts

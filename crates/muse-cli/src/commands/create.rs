@@ -4,7 +4,7 @@
 use crate::home::resolve_text_model;
 use crate::quality::QualityArgs;
 use anyhow::{Context, Result, bail};
-use muse_engine::{CreateRequest, Pipeline, SentenceEmbedderRef, TextModel};
+use muse_engine::{CreateRequest, Passage, Pipeline, SentenceEmbedderRef, TextModel};
 use muse_quality::Evaluator;
 use muse_safety::{AuditLog, FilterChain, SafetyConfig};
 use muse_sample::SamplingParams;
@@ -33,6 +33,12 @@ pub struct Args {
     /// Text model (default: the packaged SmolLM2-135M-Instruct).
     #[arg(long)]
     model: Option<String>,
+    /// Knowledge base to ground the content in (name or path).
+    #[arg(long, value_name = "NAME|PATH")]
+    kb: Option<String>,
+    /// Most prompt tokens the retrieved passages may take.
+    #[arg(long, default_value_t = 1024)]
+    kb_tokens: usize,
     /// Stop after understanding and planning; print {"task", "constraints", "plan"}.
     #[arg(long)]
     plan_only: bool,
@@ -107,6 +113,21 @@ pub fn run(a: Args) -> Result<()> {
     req.min_score = a.min_score;
     req.sampling = sampling;
     req.plan_only = a.plan_only;
+    if let Some(kb) = &a.kb {
+        let t = std::time::Instant::now();
+        let tok = lm.tokenizer();
+        let count = |t: &str| tok.encode(t).map_or(t.len() / 3, |ids| ids.len());
+        let budget = a.kb_tokens.min(lm.context().saturating_sub(512));
+        let sources = crate::commands::kb::retrieve(kb, &a.prompt, budget, &count)?;
+        let passages = sources
+            .into_iter()
+            .map(|s| Passage {
+                source: s.source,
+                text: s.text,
+            })
+            .collect();
+        req.retrieved = Some((passages, t.elapsed().as_secs_f64() * 1e3));
+    }
     let c = pipeline.create(&req)?;
     let mut out = std::io::stdout().lock();
     if a.plan_only {

@@ -9,6 +9,9 @@ use muse_quality::Evaluator;
 use std::io::Write;
 use std::path::PathBuf;
 
+/// Prompt tokens of knowledge-base passages a grounded text is judged against.
+const KB_TOKENS: usize = 1024;
+
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// The prompt the text answers.
@@ -23,6 +26,9 @@ pub struct Args {
     /// A passage the text should be grounded on (repeatable); enables groundedness.
     #[arg(long = "passage", value_name = "TEXT")]
     passages: Vec<String>,
+    /// Knowledge base whose best passages for the prompt the text should be grounded on.
+    #[arg(long, value_name = "NAME|PATH")]
+    kb: Option<String>,
     /// Language model for fluency (default: the packaged SmolLM2-135M-Instruct).
     #[arg(long)]
     model: Option<String>,
@@ -51,7 +57,15 @@ pub fn run(a: Args) -> Result<()> {
     let emb = a.quality.load_embedder()?;
     let embedder = SentenceEmbedderRef::new(&emb);
     let evaluator = Evaluator::new(&lm, &embedder, weights)?;
-    let passages: Vec<&str> = a.passages.iter().map(String::as_str).collect();
+    let mut passages: Vec<String> = a.passages.clone();
+    let mut sources = Vec::new();
+    if let Some(kb) = &a.kb {
+        let tok = lm.tokenizer();
+        let count = |t: &str| tok.encode(t).map_or(t.len() / 3, |ids| ids.len());
+        sources = crate::commands::kb::retrieve(kb, &a.prompt, KB_TOKENS, &count)?;
+        passages.extend(sources.iter().map(|s| s.text.clone()));
+    }
+    let passages: Vec<&str> = passages.iter().map(String::as_str).collect();
     let s = evaluator.evaluate(&a.prompt, &text, &passages)?;
     if embedder.truncated() > 0 {
         eprintln!(
@@ -70,6 +84,10 @@ pub fn run(a: Args) -> Result<()> {
             "weights": weights,
             "details": s.details,
         });
+        let mut json = json;
+        if a.kb.is_some() {
+            json["sources"] = serde_json::to_value(&sources)?;
+        }
         writeln!(out, "{json}")?;
     } else {
         writeln!(out, "coherence   {:.3}", s.coherence)?;

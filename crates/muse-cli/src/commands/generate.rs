@@ -1,6 +1,7 @@
 //! `muse generate`: stream one continuation, sample several (`--n`), or pick the best of several
 //! by the quality score (`--best-of`, with refinement rounds under `--min-score`).
 
+use crate::commands::kb::Source;
 use crate::home::resolve_text_model;
 use crate::quality::QualityArgs;
 use anyhow::{Context, Result, bail};
@@ -75,6 +76,13 @@ pub struct Args {
     no_clean: bool,
     #[command(flatten)]
     quality: QualityArgs,
+    /// Ground the answer in this knowledge base (name or path): its best chunks go into the
+    /// prompt, and the sources used are named.
+    #[arg(long)]
+    kb: Option<String>,
+    /// Most prompt tokens the retrieved chunks may take (also capped by the context size).
+    #[arg(long, default_value_t = 1024)]
+    kb_tokens: usize,
 }
 
 /// The cleaned text (see `--no-clean`).
@@ -86,12 +94,22 @@ fn clean(text: &str, finish: FinishReason, raw: bool) -> String {
     }
 }
 
-fn run_best_of(model: &TextModel, req: GenerateRequest, a: &Args, best_of: usize) -> Result<()> {
+fn run_best_of(
+    model: &TextModel,
+    req: GenerateRequest,
+    a: &Args,
+    best_of: usize,
+    sources: &[Source],
+) -> Result<()> {
     let weights = a.quality.weights()?;
     let emb = a.quality.load_embedder()?;
     let embedder = SentenceEmbedderRef::new(&emb);
     let evaluator = Evaluator::new(model, &embedder, weights)?;
     let mut opt = OptimizeRequest::new(req, best_of);
+    // Scored against the user's question and grounded in the retrieved passages, not against
+    // the prompt built around them.
+    opt.eval_prompt = Some(a.prompt.clone());
+    opt.passages = sources.iter().map(|s| s.text.clone()).collect();
     opt.min_score = a.min_score;
     opt.max_rounds = if a.min_score.is_some() {
         a.max_rounds
@@ -133,6 +151,10 @@ fn run_best_of(model: &TextModel, req: GenerateRequest, a: &Args, best_of: usize
             "rounds": r.rounds,
             "model": r.model,
         });
+        let mut json = json;
+        if a.kb.is_some() {
+            json["sources"] = serde_json::to_value(sources)?;
+        }
         writeln!(out, "{json}")?;
     } else {
         writeln!(out, "{}", best.text)?;
@@ -202,8 +224,17 @@ pub fn run(a: Args) -> Result<()> {
     sampling.validate()?;
     let path = resolve_text_model(a.model.as_deref())?;
     let model = TextModel::load(&path).with_context(|| format!("loading {}", path.display()))?;
+    let (prompt, sources) = match &a.kb {
+        Some(kb) => {
+            let budget = (model.context().saturating_sub(a.max_tokens + 64)).min(a.kb_tokens);
+            let tok = model.tokenizer();
+            let count = |t: &str| tok.encode(t).map_or(t.len() / 3, |ids| ids.len());
+            crate::commands::kb::ground(kb, &a.prompt, budget, &count)?
+        }
+        None => (a.prompt.clone(), Vec::new()),
+    };
     let req = GenerateRequest {
-        prompt: a.prompt.clone(),
+        prompt,
         system: a.system.clone(),
         raw: a.raw,
         max_tokens: a.max_tokens,
@@ -212,7 +243,7 @@ pub fn run(a: Args) -> Result<()> {
     };
     let stdout = std::io::stdout();
     if let Some(best_of) = a.best_of {
-        return run_best_of(&model, req, &a, best_of);
+        return run_best_of(&model, req, &a, best_of, &sources);
     }
     if a.n > 1 {
         let batch = model.generate_n(&req, a.n)?;
@@ -233,11 +264,14 @@ pub fn run(a: Args) -> Result<()> {
             .collect();
         let mut out = stdout.lock();
         if a.json {
-            let json = serde_json::json!({
+            let mut json = serde_json::json!({
                 "choices": choices,
                 "model": batch.model,
                 "timings": batch.timings,
             });
+            if a.kb.is_some() {
+                json["sources"] = serde_json::to_value(&sources)?;
+            }
             writeln!(out, "{json}")?;
         } else {
             for (i, c) in choices.iter().enumerate() {
@@ -252,13 +286,16 @@ pub fn run(a: Args) -> Result<()> {
     }
     if a.json {
         let g = model.generate(&req, |_| ControlFlow::Continue(()))?;
-        let json = serde_json::json!({
+        let mut json = serde_json::json!({
             "text": clean(&g.text, g.finish_reason, a.no_clean),
             "tokens": g.tokens,
             "finish_reason": g.finish_reason,
             "model": g.model,
             "timings": g.timings,
         });
+        if a.kb.is_some() {
+            json["sources"] = serde_json::to_value(&sources)?;
+        }
         writeln!(stdout.lock(), "{json}")?;
     } else {
         let mut io_err = None;
@@ -280,6 +317,17 @@ pub fn run(a: Args) -> Result<()> {
             return Err(e.into());
         }
         writeln!(stdout.lock())?;
+        if a.kb.is_some() {
+            let mut out = stdout.lock();
+            writeln!(out, "\nSources:")?;
+            for s in &sources {
+                writeln!(
+                    out,
+                    "[{}] {} (characters {}..{})",
+                    s.n, s.source, s.start, s.end
+                )?;
+            }
+        }
     }
     Ok(())
 }
