@@ -192,3 +192,58 @@ fn every_safety_decision_is_audited() {
         "text logged without audit_full_text"
     );
 }
+
+#[test]
+fn a_knowledge_base_grounds_create_and_eval() {
+    if !have_models() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("muse-create-kb-{}", std::process::id()));
+    let docs = dir.join("docs");
+    std::fs::create_dir_all(&docs).unwrap();
+    std::fs::write(
+        docs.join("tea.txt"),
+        "Green tea is steamed or pan-fired soon after picking, which stops oxidation.\n\n\
+         Black tea is fully oxidised before it is dried, which darkens the leaves.",
+    )
+    .unwrap();
+    let kb = dir.join("kb");
+    let kb = kb.to_str().unwrap();
+    let out = muse(&["kb", "add", docs.to_str().unwrap(), "--kb", kb]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let v = json(&muse(&[
+        "create",
+        "--json",
+        "--best-of",
+        "1",
+        "--max-rounds",
+        "1",
+        "--kb",
+        kb,
+        "Write two sentences on how green tea differs from black tea.",
+    ]));
+    assert!(
+        v["trace"][1]["passages"].as_u64().unwrap() >= 1,
+        "{}",
+        v["trace"][1]
+    );
+    assert!(v["sources"][0].as_str().unwrap().ends_with("tea.txt"));
+
+    let v = json(&muse(&[
+        "eval",
+        "--json",
+        "--kb",
+        kb,
+        "--prompt",
+        "How is green tea made?",
+        "--text",
+        "Green tea is steamed or pan-fired soon after picking, which stops oxidation.",
+    ]));
+    assert_eq!(v["details"]["relevance"]["supported_sentences"], 1);
+    assert!(v["sources"].as_array().is_some_and(|s| !s.is_empty()));
+}
