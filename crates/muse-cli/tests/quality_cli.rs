@@ -7,45 +7,10 @@
     reason = "a test that meets bad data should fail loudly"
 )]
 
+mod common;
+
+use common::{assert_one_line_error, have_models, json, muse};
 use serde_json::Value;
-use std::process::{Command, Output};
-
-fn muse(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_muse"))
-        .args(args)
-        .env_remove("MUSE_THREADS")
-        .output()
-        .expect("run muse")
-}
-
-fn have_models() -> bool {
-    muse_test_utils::packaged(muse_test_utils::SMOLLM2).is_some()
-        && muse_test_utils::packaged(muse_test_utils::MINILM).is_some()
-}
-
-fn json(out: &Output) -> Value {
-    assert!(
-        out.status.success(),
-        "muse failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("stdout is one JSON object")
-}
-
-fn assert_one_line_error(out: &Output, needle: &str) {
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "expected failure, stderr: {stderr}");
-    assert!(out.stdout.is_empty());
-    assert_eq!(
-        stderr.trim_end().lines().count(),
-        1,
-        "one line expected: {stderr}"
-    );
-    assert!(
-        stderr.contains(needle),
-        "stderr {stderr:?} lacks {needle:?}"
-    );
-}
 
 fn assert_unit_scores(v: &Value) {
     for k in ["coherence", "fluency", "relevance", "creativity", "overall"] {
