@@ -12,7 +12,8 @@ use muse_quality::{Embedder, Evaluator, Scores};
 use muse_safety::{Action, AuditLog, ContentFilter, FilterChain, Stage, Verdict};
 use muse_sample::SamplingParams;
 use muse_understand::{
-    CheckReport, Constraints, PROTOTYPES, Plan, Task, check_constraints, plan, understand,
+    CheckReport, Constraints, PROTOTYPES, Plan, Task, check_constraints, fit_to_length, plan,
+    understand,
 };
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -252,16 +253,19 @@ impl Pipeline<'_> {
         // Every candidate is screened: a blocked one fails the check and can only be chosen if
         // all are blocked — and then the output screen below refuses it.
         let screen_failed = std::cell::Cell::new(None);
-        let r: Optimized = self.lm.optimize_checked(&opt, self.evaluator, &|text| {
-            let safe = match self.screen(text, Stage::Output) {
-                Ok(v) => v.action != Action::Block,
-                Err(e) => {
-                    screen_failed.set(Some(e.to_string()));
-                    false
-                }
-            };
-            safe && check_constraints(text, &constraints).passed
-        })?;
+        let fit = |text: &str| fit_to_length(text, &constraints);
+        let r: Optimized = self
+            .lm
+            .optimize_checked(&opt, self.evaluator, &fit, &|text| {
+                let safe = match self.screen(text, Stage::Output) {
+                    Ok(v) => v.action != Action::Block,
+                    Err(e) => {
+                        screen_failed.set(Some(e.to_string()));
+                        false
+                    }
+                };
+                safe && check_constraints(text, &constraints).passed
+            })?;
         // Fail closed: a filter or audit error refuses the request.
         if let Some(e) = screen_failed.take() {
             return Err(EngineError::Refused {

@@ -109,16 +109,18 @@ impl TextModel {
         req: &OptimizeRequest,
         evaluator: &Evaluator<'_>,
     ) -> Result<Optimized, EngineError> {
-        self.optimize_checked(req, evaluator, &|_| true)
+        self.optimize_checked(req, evaluator, &|t| t.to_string(), &|_| true)
     }
 
-    /// [`TextModel::optimize`] with a check every candidate should pass (e.g. the request's
-    /// length and keywords): a candidate that passes beats any that fails, whatever their scores,
-    /// and rounds continue while the best candidate fails it.
+    /// [`TextModel::optimize`] with a reshaping step and a check: every cleaned candidate passes
+    /// through `shape` (e.g. cut to the asked length) before it is scored, and a candidate that
+    /// passes `check` (e.g. the request's length and keywords) beats any that fails, whatever
+    /// their scores; rounds continue while the best candidate fails it.
     pub fn optimize_checked(
         &self,
         req: &OptimizeRequest,
         evaluator: &Evaluator<'_>,
+        shape: &dyn Fn(&str) -> String,
         check: &dyn Fn(&str) -> bool,
     ) -> Result<Optimized, EngineError> {
         if req.max_rounds == 0 || req.max_rounds > MAX_ROUNDS {
@@ -149,11 +151,12 @@ impl TextModel {
                 .choices
                 .iter()
                 .map(|c| {
-                    if req.clean {
+                    let (text, edits) = if req.clean {
                         postprocess(&c.text, c.finish_reason == FinishReason::Length)
                     } else {
                         (c.text.clone(), PostEdits::default())
-                    }
+                    };
+                    (shape(&text), edits)
                 })
                 .collect();
             let texts: Vec<&str> = cleaned.iter().map(|(t, _)| t.as_str()).collect();

@@ -56,6 +56,56 @@ pub fn measure(text: &str, unit: LengthUnit) -> u32 {
     n as u32
 }
 
+/// Cut `text` down to the asked maximum length, when it is over it: whole trailing sentences
+/// (words, sentences), paragraphs or list items are dropped — never the first one — so what
+/// remains ends cleanly. Texts within bounds, or without a maximum, come back unchanged.
+pub fn fit_to_length(text: &str, c: &Constraints) -> String {
+    let Some(l) = c.length else {
+        return text.to_string();
+    };
+    let Some(max) = l.max else {
+        return text.to_string();
+    };
+    if measure(text, l.unit) <= max {
+        return text.to_string();
+    }
+    match l.unit {
+        LengthUnit::Words | LengthUnit::Sentences => {
+            let all = sentences(text);
+            let mut keep = all.len();
+            while keep > 1 && measure(&all[..keep].join(" "), l.unit) > max {
+                keep -= 1;
+            }
+            all[..keep].join(" ")
+        }
+        LengthUnit::Paragraphs => text
+            .split("\n\n")
+            .filter(|p| !p.trim().is_empty())
+            .take(max.max(1) as usize)
+            .collect::<Vec<_>>()
+            .join("\n\n"),
+        LengthUnit::Items => {
+            // Keep lines up to the max-th item line (text before the first item is kept).
+            let mut items = 0;
+            let mut out = Vec::new();
+            for line in text.lines() {
+                if list_items(line) == 1 {
+                    items += 1;
+                    if items > max {
+                        break;
+                    }
+                }
+                out.push(line);
+            }
+            if items == 0 {
+                text.to_string()
+            } else {
+                out.join("\n")
+            }
+        }
+    }
+}
+
 /// Check `text` against `c`.
 pub fn check_constraints(text: &str, c: &Constraints) -> CheckReport {
     let (measured, length_ok) = match c.length {
@@ -116,6 +166,44 @@ mod tests {
             check_constraints(&"word ".repeat(13), &c).measured_length,
             Some(13)
         );
+    }
+
+    #[test]
+    fn over_long_texts_are_cut_at_boundaries() {
+        let c = constraints(
+            Some(Length {
+                unit: LengthUnit::Words,
+                min: None,
+                max: Some(6),
+            }),
+            &[],
+        );
+        assert_eq!(
+            fit_to_length("One two three. Four five six. Seven eight.", &c),
+            "One two three. Four five six."
+        );
+        assert_eq!(fit_to_length("Short one.", &c), "Short one.");
+        let c = constraints(
+            Some(Length {
+                unit: LengthUnit::Items,
+                min: Some(2),
+                max: Some(2),
+            }),
+            &[],
+        );
+        assert_eq!(
+            fit_to_length("Quiz:\n1. A?\n2. B?\n3. C?", &c),
+            "Quiz:\n1. A?\n2. B?"
+        );
+        let c = constraints(
+            Some(Length {
+                unit: LengthUnit::Sentences,
+                min: Some(1),
+                max: Some(1),
+            }),
+            &[],
+        );
+        assert_eq!(fit_to_length("First. Second.", &c), "First.");
     }
 
     #[test]

@@ -12,7 +12,7 @@ pub mod plan;
 mod task;
 mod types;
 
-pub use check::{CheckReport, check_constraints};
+pub use check::{CheckReport, check_constraints, fit_to_length};
 pub use constraints::{
     extract_audience, extract_constraints, extract_format, extract_keywords, extract_language,
     extract_length, extract_tone,
