@@ -33,7 +33,7 @@ impl SeqCache {
 /// Scratch space of batched decoding.
 pub enum BatchState {
     Llama(Box<BatchScratch>),
-    /// GPT-2 decodes the sequences of a batch one after another.
+    /// GPT-2 keeps no scratch between steps.
     Gpt2,
 }
 
@@ -126,21 +126,15 @@ impl CausalLm {
                 }
                 m.forward_batch(tokens, &mut kv, b, logits)
             }
-            (CausalLm::Gpt2(_), BatchState::Gpt2) => {
-                if tokens.len() != caches.len() {
-                    return Err(ModelError::Config(format!(
-                        "a batch of {} tokens for {} caches",
-                        tokens.len(),
-                        caches.len()
-                    )));
+            (CausalLm::Gpt2(m), BatchState::Gpt2) => {
+                let mut gc: Vec<&mut Gpt2Cache> = Vec::with_capacity(caches.len());
+                for c in caches.iter_mut() {
+                    match &mut **c {
+                        SeqCache::Gpt2(k) => gc.push(k),
+                        SeqCache::Llama(_) => return Err(wrong_cache()),
+                    }
                 }
-                let mut all = Vec::with_capacity(tokens.len() * self.vocab());
-                let mut row = Vec::new();
-                for (t, c) in tokens.iter().zip(caches.iter_mut()) {
-                    self.forward(&[*t], c, LogitsMode::Last, &mut row)?;
-                    all.extend_from_slice(&row);
-                }
-                *logits = all;
+                *logits = m.forward_batch(tokens, &mut gc)?;
                 Ok(())
             }
             _ => Err(wrong_cache()),

@@ -451,6 +451,87 @@ impl Gpt2 {
         ))
     }
 
+    /// One decode step for several sequences at once: `tokens[i]` continues `caches[i]`. The
+    /// projections and the MLP run on all rows together; attention runs per sequence against
+    /// its own cache. Returns `(tokens.len(), vocab)` logits. On an error no cache changes.
+    pub fn forward_batch(
+        &self,
+        tokens: &[u32],
+        caches: &mut [&mut Gpt2Cache],
+    ) -> Result<Vec<f32>, ModelError> {
+        let cfg = &self.cfg;
+        if tokens.len() != caches.len() {
+            return Err(ModelError::Config(format!(
+                "a batch of {} tokens for {} caches",
+                tokens.len(),
+                caches.len()
+            )));
+        }
+        if let Some(&id) = tokens.iter().find(|&&t| t as usize >= cfg.vocab_size) {
+            return Err(ModelError::TokenOutOfRange {
+                id,
+                vocab: cfg.vocab_size,
+            });
+        }
+        for cache in caches.iter() {
+            if cache.len + 1 > cfg.n_positions {
+                return Err(ModelError::ContextOverflow {
+                    tokens: cache.len + 1,
+                    context: cfg.n_positions,
+                });
+            }
+            if cache.keys.len() != cfg.n_layer || cache.values.len() != cfg.n_layer {
+                return Err(ModelError::Config(format!(
+                    "cache has {} layers, the model {}",
+                    cache.keys.len(),
+                    cfg.n_layer
+                )));
+            }
+        }
+        let c = cfg.n_embd;
+        let mut x = vec![0f32; tokens.len() * c];
+        for ((&t, row), cache) in tokens.iter().zip(x.chunks_exact_mut(c)).zip(caches.iter()) {
+            let te = &self.wte[t as usize * c..][..c];
+            let pe = &self.wpe[cache.len * c..][..c];
+            for ((d, a), b) in row.iter_mut().zip(te).zip(pe) {
+                *d = a + b;
+            }
+        }
+        for (l, block) in self.h.iter().enumerate() {
+            let h = block.ln_1.forward(&x);
+            let qkv = block.attn.c_attn.forward(&h);
+            let mut att = Vec::with_capacity(tokens.len() * c);
+            for (row, cache) in qkv.chunks_exact(3 * c).zip(caches.iter_mut()) {
+                cache.keys[l].extend_from_slice(&row[c..2 * c]);
+                cache.values[l].extend_from_slice(&row[2 * c..]);
+                att.extend(self.attend(l, row, cache.len, &cache.keys[l], &cache.values[l]));
+            }
+            let proj = block.attn.c_proj.forward(&att);
+            x.iter_mut().zip(&proj).for_each(|(a, b)| *a += b);
+            let h = block.ln_2.forward(&x);
+            let mut f = block.mlp.c_fc.forward(&h);
+            match cfg.activation {
+                Gpt2Activation::GeluTanh => f.iter_mut().for_each(|v| *v = gelu_tanh(*v)),
+                Gpt2Activation::GeluErf => f.iter_mut().for_each(|v| {
+                    *v = 0.5 * *v * (1.0 + erf_as(*v * std::f32::consts::FRAC_1_SQRT_2));
+                }),
+            }
+            let proj = block.mlp.c_proj.forward(&f);
+            x.iter_mut().zip(&proj).for_each(|(a, b)| *a += b);
+        }
+        for cache in caches.iter_mut() {
+            cache.len += 1;
+        }
+        let x = self.ln_f.forward(&x);
+        Ok(small_matmul(
+            &x,
+            tokens.len(),
+            c,
+            &self.lm_head,
+            cfg.vocab_size,
+        ))
+    }
+
     /// Causal attention of the new queries (rows of `qkv`, positions `past..`) over every cached
     /// key and value (the new ones included). Returns `(new tokens, n_embd)`.
     fn attend(

@@ -219,3 +219,40 @@ fn unsupported_architecture_lists_the_supported_ones() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn batched_decode_matches_one_sequence_at_a_time() {
+    let model = Gpt2::from_dir(&fixture("gpt2_tiny_a")).unwrap();
+    let prompts: [&[u32]; 3] = [&[5, 17, 0], &[1, 2, 3, 50, 60], &[96]];
+    let mut solo: Vec<_> = prompts
+        .iter()
+        .map(|p| {
+            let mut c = model.new_cache();
+            model.forward(p, &mut c).unwrap();
+            c
+        })
+        .collect();
+    let mut batched = solo.clone();
+    let vocab = model.config().vocab_size;
+    for step in [[7u32, 8, 9], [42, 42, 0]] {
+        let mut refs: Vec<_> = batched.iter_mut().collect();
+        let got = model.forward_batch(&step, &mut refs).unwrap();
+        for (i, c) in solo.iter_mut().enumerate() {
+            let want = model.forward(&[step[i]], c).unwrap();
+            let d = got[i * vocab..(i + 1) * vocab]
+                .iter()
+                .zip(&want)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f32::max);
+            assert!(d < 1e-5, "sequence {i}: {d}");
+        }
+    }
+    let mut refs: Vec<_> = batched.iter_mut().collect();
+    assert!(model.forward_batch(&[1, 2], &mut refs).is_err());
+    assert!(model.forward_batch(&[1, 2, 999], &mut refs).is_err());
+    assert_eq!(
+        refs[0].len(),
+        5,
+        "a rejected step leaves the caches untouched"
+    );
+}
