@@ -1,0 +1,199 @@
+//! Request validation: every check names the field at fault and the accepted range, before any
+//! work is queued. The result is the backend's native [`GenRequest`] pieces.
+
+use crate::backend::{Message, ModelKind};
+use crate::config::ServerConfig;
+use crate::dto::chat::{ChatMessageIn, Content};
+use crate::dto::common::SamplingFields;
+use crate::error::ApiError;
+use crate::state::AppState;
+use muse_sample::SamplingParams;
+
+/// Most stop sequences (OpenAI's limit).
+pub const MAX_STOP: usize = 4;
+
+/// Roles a chat message may have.
+const ROLES: [&str; 5] = ["system", "developer", "user", "assistant", "tool"];
+
+/// The validated generation settings of a request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Generation {
+    pub n: usize,
+    pub max_tokens: usize,
+    pub sampling: SamplingParams,
+    pub stop: Vec<String>,
+}
+
+fn in_range(name: &str, v: Option<f32>, lo: f32, hi: f32, open_lo: bool) -> Result<(), ApiError> {
+    let Some(v) = v else { return Ok(()) };
+    let ok = v.is_finite() && v <= hi && if open_lo { v > lo } else { v >= lo };
+    if ok {
+        return Ok(());
+    }
+    let range = if open_lo {
+        format!("> {lo} and <= {hi}")
+    } else {
+        format!("between {lo} and {hi}")
+    };
+    Err(ApiError::invalid(name, format!("`{name}` must be {range}, got {v}")))
+}
+
+/// Check the sampling fields against the limits and map them to [`SamplingParams`]; fields
+/// the client leaves out keep Muse's defaults. `max_completion_tokens` wins over `max_tokens`.
+pub fn generation(
+    f: &SamplingFields,
+    max_completion_tokens: Option<u64>,
+    default_max_tokens: usize,
+    cfg: &ServerConfig,
+) -> Result<Generation, ApiError> {
+    let n = f.n.unwrap_or(1);
+    if n == 0 || n > cfg.max_n as u64 {
+        return Err(ApiError::invalid(
+            "n",
+            format!("`n` must be between 1 and {}, got {n}", cfg.max_n),
+        ));
+    }
+    let (name, max) = match (max_completion_tokens, f.max_tokens) {
+        (Some(m), _) => ("max_completion_tokens", m),
+        (None, Some(m)) => ("max_tokens", m),
+        (None, None) => ("max_tokens", default_max_tokens.min(cfg.max_tokens) as u64),
+    };
+    if max == 0 || max > cfg.max_tokens as u64 {
+        return Err(ApiError::invalid(
+            name,
+            format!("`{name}` must be between 1 and {}, got {max}", cfg.max_tokens),
+        ));
+    }
+    in_range("temperature", f.temperature, 0.0, 2.0, false)?;
+    in_range("top_p", f.top_p, 0.0, 1.0, true)?;
+    in_range("presence_penalty", f.presence_penalty, -2.0, 2.0, false)?;
+    in_range("frequency_penalty", f.frequency_penalty, -2.0, 2.0, false)?;
+    let stop = f.stop.clone().map(|s| s.into_vec()).unwrap_or_default();
+    if stop.len() > MAX_STOP {
+        return Err(ApiError::invalid(
+            "stop",
+            format!("`stop` may hold at most {MAX_STOP} sequences, got {}", stop.len()),
+        ));
+    }
+    if stop.iter().any(String::is_empty) {
+        return Err(ApiError::invalid("stop", "`stop` sequences must not be empty"));
+    }
+    let defaults = SamplingParams::default();
+    let sampling = SamplingParams {
+        temperature: f.temperature.unwrap_or(defaults.temperature),
+        top_p: f.top_p.unwrap_or(defaults.top_p),
+        presence_penalty: f.presence_penalty.unwrap_or(0.0),
+        frequency_penalty: f.frequency_penalty.unwrap_or(0.0),
+        // OpenAI's seeds are signed; the bits are the seed.
+        seed: f.seed.map_or_else(fresh_seed, |s| s as u64),
+        ..defaults
+    };
+    // The engine's own checks, in case its ranges are stricter than OpenAI's.
+    if let Err(muse_sample::SampleError::InvalidParameter { name, .. }) = sampling.validate() {
+        return Err(ApiError::invalid(name, format!("`{name}` is out of range")));
+    }
+    Ok(Generation {
+        n: n as usize,
+        max_tokens: max as usize,
+        sampling,
+        stop,
+    })
+}
+
+/// A seed for a request that gives none: different per request.
+fn fresh_seed() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    nanos ^ COUNTER.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed)
+}
+
+/// Chat messages as plain role/text pairs: at least one, known roles, text content only, and
+/// some text in all.
+pub fn messages(msgs: &[ChatMessageIn]) -> Result<Vec<Message>, ApiError> {
+    if msgs.is_empty() {
+        return Err(ApiError::invalid(
+            "messages",
+            "`messages` must contain at least one message",
+        ));
+    }
+    let mut out = Vec::with_capacity(msgs.len());
+    for (i, m) in msgs.iter().enumerate() {
+        if !ROLES.contains(&m.role.as_str()) {
+            return Err(ApiError::invalid(
+                &format!("messages[{i}].role"),
+                format!(
+                    "`messages[{i}].role` must be one of {}, got `{}`",
+                    ROLES.join(", "),
+                    m.role
+                ),
+            ));
+        }
+        let content = match &m.content {
+            None => String::new(),
+            Some(Content::Text(t)) => t.clone(),
+            Some(Content::Parts(parts)) => {
+                let mut text = String::new();
+                for (j, p) in parts.iter().enumerate() {
+                    match (&*p.kind, &p.text) {
+                        ("text", Some(t)) => text.push_str(t),
+                        _ => {
+                            return Err(ApiError::invalid(
+                                &format!("messages[{i}].content[{j}]"),
+                                format!(
+                                    "`messages[{i}].content[{j}]`: only `text` parts are supported, got `{}`",
+                                    p.kind
+                                ),
+                            ));
+                        }
+                    }
+                }
+                text
+            }
+        };
+        out.push(Message {
+            role: m.role.clone(),
+            content,
+        });
+    }
+    if out.iter().all(|m| m.content.trim().is_empty()) {
+        return Err(ApiError::invalid(
+            "messages",
+            "`messages` must contain some text; every message is empty",
+        ));
+    }
+    Ok(out)
+}
+
+/// 404 unless `model` is a served model of `kind`.
+pub fn model(state: &AppState, model: &str, kind: ModelKind) -> Result<(), ApiError> {
+    if state
+        .backend
+        .models()
+        .iter()
+        .any(|m| m.id == model && m.kind == kind)
+    {
+        Ok(())
+    } else {
+        Err(ApiError::unknown_model(model))
+    }
+}
+
+/// 400 for options Muse cannot honour yet, rather than silently ignoring them.
+pub fn unsupported_logprobs(logprobs: bool, top_logprobs: Option<u64>) -> Result<(), ApiError> {
+    if logprobs {
+        return Err(ApiError::invalid(
+            "logprobs",
+            "`logprobs` is not supported by this server yet",
+        ));
+    }
+    if top_logprobs.is_some_and(|k| k > 0) {
+        return Err(ApiError::invalid(
+            "top_logprobs",
+            "`top_logprobs` is not supported by this server yet",
+        ));
+    }
+    Ok(())
+}
