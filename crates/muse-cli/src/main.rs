@@ -35,6 +35,8 @@ enum Command {
     Eval(commands::eval::Args),
     /// Screen a text with the safety filters (policy categories, personal data, prompt injection).
     Moderate(commands::moderate::Args),
+    /// Serve the OpenAI-compatible HTTP API and the web playground.
+    Serve(commands::serve::Args),
 }
 
 /// candle sizes the parallelism of each matrix product from `RAYON_NUM_THREADS`, and when that is
@@ -72,6 +74,7 @@ fn main() -> ExitCode {
         Command::Embed(a) => commands::embed::run(a),
         Command::Moderate(a) => commands::moderate::run(a),
         Command::Eval(a) => commands::eval::run(a),
+        Command::Serve(a) => commands::serve::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

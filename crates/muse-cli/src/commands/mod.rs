@@ -5,3 +5,4 @@ pub mod generate;
 pub mod models;
 pub mod moderate;
 pub mod score;
+pub mod serve;
