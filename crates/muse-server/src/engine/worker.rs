@@ -1,17 +1,18 @@
-//! The model worker: takes one job at a time from the queue and runs it on the models it owns.
-//! A generation streams each piece of text to its requester; when the requester has gone (the
-//! send fails) the engine's callback answers `ControlFlow::Break` and decoding stops.
-
+//! The model worker and its continuous-batching scheduler. Between two decode steps it admits
+//! every request that has arrived (prefilling each new prompt), then advances all running
+//! sequences — of every request — by one token in one batched forward pass, and retires those
+//! that finished. A sequence whose requester has gone (a send fails) is cancelled: the engine's
+//! callback answers `ControlFlow::Break` and the sequence leaves the batch.
 use super::Models;
 use crate::backend::{
     BackendError, EvalRequest, EvalScores, Embedded, FinishReason, GenEvent, GenRequest, Prompt,
 };
-use muse_engine::{ChatMessage, EngineError, GenerateRequest, SentenceEmbedderRef};
+use muse_engine::{ActiveSeq, BatchState, ChatMessage, EngineError, GenerateRequest, SentenceEmbedderRef};
 use muse_models::SentenceEmbedder;
 use muse_quality::Evaluator;
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::Receiver;
+use std::sync::mpsc::{Receiver, TryRecvError};
 use tokio::sync::{mpsc, oneshot};
 
 /// Work for the model worker.
@@ -37,32 +38,138 @@ pub fn embedder_id(e: &SentenceEmbedder) -> String {
         .map_or_else(|| "embedding".to_string(), |n| n.to_string_lossy().into_owned())
 }
 
-/// Serve jobs until every sender is gone.
+/// Most sequences decoded together; requests beyond wait in the queue.
+const MAX_RUNNING: usize = muse_engine::MAX_BATCH;
+
+/// One running choice of a generation request.
+struct Running {
+    tx: mpsc::UnboundedSender<GenEvent>,
+    index: usize,
+    seq: ActiveSeq,
+}
+
+/// Serve jobs until every sender is gone and the last sequence has finished.
 pub fn run(models: &Models, jobs: &Receiver<Job>, depth: &AtomicUsize) {
-    while let Ok(job) = jobs.recv() {
-        depth.fetch_sub(1, Ordering::SeqCst);
-        match job {
-            Job::Generate { req, tx } => {
-                // A client that left while its request waited costs nothing.
-                if tx.is_closed() {
-                    continue;
-                }
-                if let Err(e) = generate(models, &req, &tx) {
+    let mut running: Vec<Running> = Vec::new();
+    let mut batch = models.text.lm().new_batch();
+    let mut logits = Vec::new();
+    let mut open = true;
+    while open || !running.is_empty() {
+        if running.is_empty() {
+            match jobs.recv() {
+                Ok(job) => admit(models, job, depth, &mut running),
+                Err(_) => return,
+            }
+        }
+        while open && running.len() < MAX_RUNNING {
+            match jobs.try_recv() {
+                Ok(job) => admit(models, job, depth, &mut running),
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => open = false,
+            }
+        }
+        if step(models, &mut running, &mut batch, &mut logits) {
+            retire(&mut running);
+        } else {
+            running.clear();
+        }
+    }
+}
+
+fn admit(models: &Models, job: Job, depth: &AtomicUsize, running: &mut Vec<Running>) {
+    depth.fetch_sub(1, Ordering::SeqCst);
+    match job {
+        Job::Generate { req, tx } => {
+            // A client that left while its request waited costs nothing.
+            if tx.is_closed() {
+                return;
+            }
+            match start(models, &req, &tx) {
+                Ok(seqs) => running.extend(seqs.into_iter().enumerate().map(|(index, seq)| {
+                    Running {
+                        tx: tx.clone(),
+                        index,
+                        seq,
+                    }
+                })),
+                Err(e) => {
                     let _ = tx.send(GenEvent::Failed(e));
                 }
             }
-            Job::Embed { texts, reply } => {
-                if !reply.is_closed() {
-                    let _ = reply.send(embed(models, &texts));
-                }
+        }
+        Job::Embed { texts, reply } => {
+            if !reply.is_closed() {
+                let _ = reply.send(embed(models, &texts));
             }
-            Job::Evaluate { req, reply } => {
-                if !reply.is_closed() {
-                    let _ = reply.send(evaluate(models, &req));
-                }
+        }
+        Job::Evaluate { req, reply } => {
+            if !reply.is_closed() {
+                let _ = reply.send(evaluate(models, &req));
             }
         }
     }
+}
+
+/// Send text to a requester; `Break` when it has gone.
+fn send_text(tx: &mpsc::UnboundedSender<GenEvent>, index: usize, text: &str) -> ControlFlow<()> {
+    let ev = GenEvent::Text {
+        index,
+        text: text.to_string(),
+    };
+    if tx.send(ev).is_ok() {
+        ControlFlow::Continue(())
+    } else {
+        ControlFlow::Break(())
+    }
+}
+
+/// One decode step of every running sequence; `false` when it failed (every requester has
+/// been sent the error, and the sequences must be dropped).
+fn step(
+    models: &Models,
+    running: &mut [Running],
+    batch: &mut BatchState,
+    logits: &mut Vec<f32>,
+) -> bool {
+    if running.is_empty() {
+        return true;
+    }
+    let senders: Vec<(mpsc::UnboundedSender<GenEvent>, usize)> =
+        running.iter().map(|r| (r.tx.clone(), r.index)).collect();
+    let mut seqs: Vec<&mut ActiveSeq> = running.iter_mut().map(|r| &mut r.seq).collect();
+    let result = models.text.step_batch(&mut seqs, batch, logits, &mut |i, text| {
+        senders
+            .get(i)
+            .map_or(ControlFlow::Break(()), |(tx, index)| send_text(tx, *index, text))
+    });
+    if let Err(e) = result {
+        let e = engine_error(e, "messages");
+        for (tx, _) in &senders {
+            let _ = tx.send(GenEvent::Failed(e.clone()));
+        }
+        return false;
+    }
+    true
+}
+
+/// Report and drop finished sequences, and those whose requester has gone.
+fn retire(running: &mut Vec<Running>) {
+    running.retain(|r| {
+        if r.tx.is_closed() {
+            return false;
+        }
+        if !r.seq.is_finished() {
+            return true;
+        }
+        if r.seq.finish_reason() != muse_engine::FinishReason::Cancelled {
+            let _ = r.tx.send(GenEvent::Finished {
+                index: r.index,
+                reason: finish(r.seq.finish_reason()),
+                completion_tokens: r.seq.tokens(),
+            });
+        }
+        false
+    });
 }
 
 /// The engine's error as the backend's, naming the request field at fault.
@@ -90,11 +197,12 @@ fn finish(r: muse_engine::FinishReason) -> FinishReason {
     }
 }
 
-fn generate(
+/// Check and prefill a request; its sequences join the batch.
+fn start(
     models: &Models,
     req: &GenRequest,
     tx: &mpsc::UnboundedSender<GenEvent>,
-) -> Result<(), BackendError> {
+) -> Result<Vec<ActiveSeq>, BackendError> {
     let lm = &models.text;
     let (text, param) = match &req.prompt {
         Prompt::Text(t) => (t.clone(), "prompt"),
@@ -136,45 +244,11 @@ fn generate(
     greq.sampling
         .validate()
         .map_err(|e| engine_error(e.into(), param))?;
-    if tx.send(GenEvent::Started { prompt_tokens }).is_err() {
-        return Ok(());
-    }
-    if req.n == 1 {
-        let g = lm
-            .generate(&greq, |piece| {
-                let ev = GenEvent::Text {
-                    index: 0,
-                    text: piece.to_string(),
-                };
-                if tx.send(ev).is_ok() {
-                    ControlFlow::Continue(())
-                } else {
-                    ControlFlow::Break(())
-                }
-            })
-            .map_err(|e| engine_error(e, param))?;
-        if g.finish_reason != muse_engine::FinishReason::Cancelled {
-            let _ = tx.send(GenEvent::Finished {
-                index: 0,
-                reason: finish(g.finish_reason),
-                completion_tokens: g.tokens,
-            });
-        }
-        return Ok(());
-    }
-    // Several choices decode together in one batch (shared prefill); they arrive whole.
-    let b = lm
-        .generate_n(&greq, req.n)
+    let _ = tx.send(GenEvent::Started { prompt_tokens });
+    let (seqs, _) = lm
+        .start_sequences(&greq, req.n, &mut |i, text| send_text(tx, i, text))
         .map_err(|e| engine_error(e, param))?;
-    for (index, c) in b.choices.into_iter().enumerate() {
-        let _ = tx.send(GenEvent::Text { index, text: c.text });
-        let _ = tx.send(GenEvent::Finished {
-            index,
-            reason: finish(c.finish_reason),
-            completion_tokens: c.tokens,
-        });
-    }
-    Ok(())
+    Ok(seqs)
 }
 
 fn embed(models: &Models, texts: &[String]) -> Result<Embedded, BackendError> {
