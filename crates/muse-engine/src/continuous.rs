@@ -115,7 +115,9 @@ impl TextModel {
         let vocab = logits.len() / active.len();
         for (row, &i) in logits.chunks_exact_mut(vocab).zip(&active) {
             let s = &mut *seqs[i];
-            s.next = s.seq.step(row, &self.tokenizer, &mut |t: &str| emit(i, t))?;
+            s.next = s
+                .seq
+                .step(row, &self.tokenizer, &mut |t: &str| emit(i, t))?;
         }
         Ok(())
     }

@@ -88,9 +88,14 @@ pub enum FinishReason {
 #[derive(Debug, Clone, PartialEq)]
 pub enum GenEvent {
     /// The prompt was accepted.
-    Started { prompt_tokens: usize },
+    Started {
+        prompt_tokens: usize,
+    },
     /// Text of choice `index`, final (never retracted).
-    Text { index: usize, text: String },
+    Text {
+        index: usize,
+        text: String,
+    },
     Finished {
         index: usize,
         reason: FinishReason,

@@ -65,7 +65,9 @@ impl ApiError {
     pub fn unknown_model(model: &str) -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
-            format!("The model `{model}` does not exist or is not served here (see GET /v1/models)"),
+            format!(
+                "The model `{model}` does not exist or is not served here (see GET /v1/models)"
+            ),
         )
         .with_param("model")
         .with_code("model_not_found")
@@ -85,8 +87,11 @@ impl ApiError {
 
     /// 501 for an endpoint of the API that Muse does not implement yet.
     pub fn not_implemented(what: &str) -> Self {
-        Self::new(StatusCode::NOT_IMPLEMENTED, format!("{what} is not available in this server yet"))
-            .with_code("not_implemented")
+        Self::new(
+            StatusCode::NOT_IMPLEMENTED,
+            format!("{what} is not available in this server yet"),
+        )
+        .with_code("not_implemented")
     }
 
     /// OpenAI's `type` for the status.
@@ -120,7 +125,10 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut res = (
             self.status,
-            [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
             self.body_json(),
         )
             .into_response();
@@ -129,10 +137,8 @@ impl IntoResponse for ApiError {
                 .insert(header::RETRY_AFTER, HeaderValue::from(s));
         }
         if self.status == StatusCode::UNAUTHORIZED {
-            res.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer"),
-            );
+            res.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         res
     }
@@ -144,8 +150,9 @@ impl From<BackendError> for ApiError {
             BackendError::Invalid { param, message } => Self::invalid(&param, message),
             BackendError::UnknownModel(m) => Self::unknown_model(&m),
             BackendError::Overloaded { retry_after } => Self::overloaded(retry_after),
-            BackendError::Unavailable(what) => Self::new(StatusCode::NOT_IMPLEMENTED, what)
-                .with_code("not_implemented"),
+            BackendError::Unavailable(what) => {
+                Self::new(StatusCode::NOT_IMPLEMENTED, what).with_code("not_implemented")
+            }
             BackendError::Internal(m) => Self::new(StatusCode::INTERNAL_SERVER_ERROR, m),
         }
     }

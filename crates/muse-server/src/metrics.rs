@@ -60,7 +60,10 @@ impl Metrics {
     pub fn record_request(&self, route: &str, status: u16, seconds: f64) {
         if let Ok(mut r) = self.routes.lock() {
             *r.requests.entry((route.to_string(), status)).or_default() += 1;
-            r.latency.entry(route.to_string()).or_default().observe(seconds);
+            r.latency
+                .entry(route.to_string())
+                .or_default()
+                .observe(seconds);
         }
     }
 
@@ -87,9 +90,10 @@ impl Metrics {
         let mut out = String::new();
         out.push_str("# HELP muse_requests_total HTTP requests by route and status.\n");
         out.push_str("# TYPE muse_requests_total counter\n");
-        let routes = self.routes.lock().map(|r| {
-            (r.requests.clone(), r.latency.clone())
-        });
+        let routes = self
+            .routes
+            .lock()
+            .map(|r| (r.requests.clone(), r.latency.clone()));
         let (requests, latency) = routes.unwrap_or_default();
         let mut errors: BTreeMap<&str, u64> = BTreeMap::new();
         for ((route, status), n) in &requests {
@@ -109,12 +113,22 @@ impl Metrics {
         out.push_str("# HELP muse_request_duration_seconds Time until the response started (a stream counts to its first event).\n");
         out.push_str("# TYPE muse_request_duration_seconds histogram\n");
         for (route, h) in &latency {
-            h.write(&mut out, "muse_request_duration_seconds", &format!("route=\"{route}\""));
+            h.write(
+                &mut out,
+                "muse_request_duration_seconds",
+                &format!("route=\"{route}\""),
+            );
         }
-        out.push_str("# HELP muse_time_to_first_token_seconds Time from request to first generated text.\n");
+        out.push_str(
+            "# HELP muse_time_to_first_token_seconds Time from request to first generated text.\n",
+        );
         out.push_str("# TYPE muse_time_to_first_token_seconds histogram\n");
         if let Ok(h) = self.ttft.lock() {
-            h.write(&mut out, "muse_time_to_first_token_seconds", "model=\"all\"");
+            h.write(
+                &mut out,
+                "muse_time_to_first_token_seconds",
+                "model=\"all\"",
+            );
         }
         out.push_str("# HELP muse_queue_depth Requests waiting for the model worker.\n");
         out.push_str("# TYPE muse_queue_depth gauge\n");
@@ -126,7 +140,9 @@ impl Metrics {
             "muse_generated_tokens_total {}",
             self.generated_tokens.load(Ordering::Relaxed)
         );
-        out.push_str("# HELP muse_decode_tokens_per_second Decode speed of the latest generation.\n");
+        out.push_str(
+            "# HELP muse_decode_tokens_per_second Decode speed of the latest generation.\n",
+        );
         out.push_str("# TYPE muse_decode_tokens_per_second gauge\n");
         let _ = writeln!(
             out,
@@ -149,12 +165,16 @@ mod tests {
         let text = m.render(3);
         assert!(text.contains("muse_requests_total{route=\"/v1/models\",status=\"200\"} 1"));
         assert!(text.contains("muse_errors_total{route=\"/v1/models\"} 1"));
-        assert!(text.contains(
-            "muse_request_duration_seconds_bucket{route=\"/v1/models\",le=\"0.005\"} 1"
-        ));
-        assert!(text.contains(
-            "muse_request_duration_seconds_bucket{route=\"/v1/models\",le=\"0.5\"} 2"
-        ));
+        assert!(
+            text.contains(
+                "muse_request_duration_seconds_bucket{route=\"/v1/models\",le=\"0.005\"} 1"
+            )
+        );
+        assert!(
+            text.contains(
+                "muse_request_duration_seconds_bucket{route=\"/v1/models\",le=\"0.5\"} 2"
+            )
+        );
         assert!(text.contains("muse_queue_depth 3"));
     }
 }

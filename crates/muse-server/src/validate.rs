@@ -35,7 +35,10 @@ fn in_range(name: &str, v: Option<f32>, lo: f32, hi: f32, open_lo: bool) -> Resu
     } else {
         format!("between {lo} and {hi}")
     };
-    Err(ApiError::invalid(name, format!("`{name}` must be {range}, got {v}")))
+    Err(ApiError::invalid(
+        name,
+        format!("`{name}` must be {range}, got {v}"),
+    ))
 }
 
 /// Check the sampling fields against the limits and map them to [`SamplingParams`]; fields
@@ -61,7 +64,10 @@ pub fn generation(
     if max == 0 || max > cfg.max_tokens as u64 {
         return Err(ApiError::invalid(
             name,
-            format!("`{name}` must be between 1 and {}, got {max}", cfg.max_tokens),
+            format!(
+                "`{name}` must be between 1 and {}, got {max}",
+                cfg.max_tokens
+            ),
         ));
     }
     in_range("temperature", f.temperature, 0.0, 2.0, false)?;
@@ -72,11 +78,17 @@ pub fn generation(
     if stop.len() > MAX_STOP {
         return Err(ApiError::invalid(
             "stop",
-            format!("`stop` may hold at most {MAX_STOP} sequences, got {}", stop.len()),
+            format!(
+                "`stop` may hold at most {MAX_STOP} sequences, got {}",
+                stop.len()
+            ),
         ));
     }
     if stop.iter().any(String::is_empty) {
-        return Err(ApiError::invalid("stop", "`stop` sequences must not be empty"));
+        return Err(ApiError::invalid(
+            "stop",
+            "`stop` sequences must not be empty",
+        ));
     }
     let defaults = SamplingParams::default();
     let sampling = SamplingParams {

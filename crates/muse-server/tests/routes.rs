@@ -34,7 +34,9 @@ async fn send(app: &Router, req: Request<Body>) -> (StatusCode, axum::http::Head
     let res = app.clone().oneshot(req).await.unwrap();
     let status = res.status();
     let headers = res.headers().clone();
-    let bytes = axum::body::to_bytes(res.into_body(), usize::MAX).await.unwrap();
+    let bytes = axum::body::to_bytes(res.into_body(), usize::MAX)
+        .await
+        .unwrap();
     (status, headers, String::from_utf8(bytes.to_vec()).unwrap())
 }
 
@@ -56,20 +58,37 @@ fn error_of(v: &Value) -> (String, Value) {
     let e = &v["error"];
     assert!(e["type"].is_string(), "no error type in {v}");
     assert!(e.get("code").is_some(), "no code in {v}");
-    (e["message"].as_str().unwrap().to_string(), e["param"].clone())
+    (
+        e["message"].as_str().unwrap().to_string(),
+        e["param"].clone(),
+    )
 }
 
 #[tokio::test]
 async fn models_lists_the_backend_models() {
     let (app, _) = app();
-    let (s, v) = send_json(&app, Request::get("/v1/models").body(Body::empty()).unwrap()).await;
+    let (s, v) = send_json(
+        &app,
+        Request::get("/v1/models").body(Body::empty()).unwrap(),
+    )
+    .await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(v["object"], "list");
     assert_eq!(v["data"][0]["id"], "mock-text");
     assert_eq!(v["data"][0]["object"], "model");
-    let (s, _) = send_json(&app, Request::get("/v1/models/mock-embed").body(Body::empty()).unwrap()).await;
+    let (s, _) = send_json(
+        &app,
+        Request::get("/v1/models/mock-embed")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
     assert_eq!(s, StatusCode::OK);
-    let (s, v) = send_json(&app, Request::get("/v1/models/nope").body(Body::empty()).unwrap()).await;
+    let (s, v) = send_json(
+        &app,
+        Request::get("/v1/models/nope").body(Body::empty()).unwrap(),
+    )
+    .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     assert_eq!(v["error"]["code"], "model_not_found");
 }
@@ -87,7 +106,10 @@ async fn chat_completion_answers_with_usage_and_maps_sampling() {
     assert_eq!(v["choices"][0]["message"]["role"], "assistant");
     assert_eq!(v["choices"][0]["message"]["content"], "Hello world");
     assert_eq!(v["choices"][0]["finish_reason"], "stop");
-    assert_eq!(v["usage"], json!({"prompt_tokens": 5, "completion_tokens": 4, "total_tokens": 9}));
+    assert_eq!(
+        v["usage"],
+        json!({"prompt_tokens": 5, "completion_tokens": 4, "total_tokens": 9})
+    );
     let req = mock.last.lock().unwrap().clone().unwrap();
     assert_eq!(req.max_tokens, 30, "max_completion_tokens wins");
     assert_eq!(req.n, 2);
@@ -129,7 +151,12 @@ async fn streamed_chat_is_sse_ending_with_done() {
     let body = chat(json!({"stream": true, "stream_options": {"include_usage": true}}));
     let (s, h, text) = send(&app, post("/v1/chat/completions", &body)).await;
     assert_eq!(s, StatusCode::OK);
-    assert!(h[header::CONTENT_TYPE].to_str().unwrap().starts_with("text/event-stream"));
+    assert!(
+        h[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
     let data = sse_data(&text);
     assert_eq!(data.last().unwrap(), "[DONE]", "{text}");
     let chunks: Vec<Value> = data[..data.len() - 1]
@@ -149,7 +176,11 @@ async fn streamed_chat_is_sse_ending_with_done() {
     assert_eq!(usage["choices"], json!([]));
     assert_eq!(usage["usage"]["completion_tokens"], 2);
     // Without include_usage there is no usage chunk.
-    let (_, _, text) = send(&app, post("/v1/chat/completions", &chat(json!({"stream": true})))).await;
+    let (_, _, text) = send(
+        &app,
+        post("/v1/chat/completions", &chat(json!({"stream": true}))),
+    )
+    .await;
     assert!(!text.contains("\"usage\""));
     assert!(text.trim_end().ends_with("data: [DONE]"));
 }
@@ -180,19 +211,51 @@ async fn text_completions_answer_and_stream() {
 async fn validation_errors_name_the_field() {
     let (app, _) = app();
     let cases = [
-        (json!({"temperature": 3.0}), "temperature", "`temperature` must be between 0 and 2"),
+        (
+            json!({"temperature": 3.0}),
+            "temperature",
+            "`temperature` must be between 0 and 2",
+        ),
         (json!({"top_p": 0.0}), "top_p", "`top_p` must be > 0"),
         (json!({"n": 0}), "n", "`n` must be between 1 and 8"),
         (json!({"n": 100}), "n", "`n` must be between 1 and 8"),
-        (json!({"max_tokens": 1_000_000}), "max_tokens", "`max_tokens` must be between 1 and 2048"),
-        (json!({"max_completion_tokens": 0}), "max_completion_tokens", "`max_completion_tokens` must be"),
-        (json!({"frequency_penalty": -3}), "frequency_penalty", "`frequency_penalty` must be"),
-        (json!({"stop": ["a", "b", "c", "d", "e"]}), "stop", "at most 4"),
+        (
+            json!({"max_tokens": 1_000_000}),
+            "max_tokens",
+            "`max_tokens` must be between 1 and 2048",
+        ),
+        (
+            json!({"max_completion_tokens": 0}),
+            "max_completion_tokens",
+            "`max_completion_tokens` must be",
+        ),
+        (
+            json!({"frequency_penalty": -3}),
+            "frequency_penalty",
+            "`frequency_penalty` must be",
+        ),
+        (
+            json!({"stop": ["a", "b", "c", "d", "e"]}),
+            "stop",
+            "at most 4",
+        ),
         (json!({"logprobs": true}), "logprobs", "not supported"),
         (json!({"messages": []}), "messages", "at least one message"),
-        (json!({"messages": [{"role": "user", "content": "  "}]}), "messages", "must contain some text"),
-        (json!({"messages": [{"role": "wizard", "content": "x"}]}), "messages[0].role", "must be one of"),
-        (json!({"messages": [{"role": "user", "content": [{"type": "image_url"}]}]}), "messages[0].content[0]", "only `text` parts"),
+        (
+            json!({"messages": [{"role": "user", "content": "  "}]}),
+            "messages",
+            "must contain some text",
+        ),
+        (
+            json!({"messages": [{"role": "wizard", "content": "x"}]}),
+            "messages[0].role",
+            "must be one of",
+        ),
+        (
+            json!({"messages": [{"role": "user", "content": [{"type": "image_url"}]}]}),
+            "messages[0].content[0]",
+            "only `text` parts",
+        ),
     ];
     for (extra, param, msg) in cases {
         let (s, v) = send_json(&app, post("/v1/chat/completions", &chat(extra.clone()))).await;
@@ -215,11 +278,19 @@ async fn malformed_json_wrong_types_and_missing_fields() {
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert!(error_of(&v).0.contains("malformed JSON"));
 
-    let (s, v) = send_json(&app, post("/v1/chat/completions", &chat(json!({"temperature": "hot"})))).await;
+    let (s, v) = send_json(
+        &app,
+        post("/v1/chat/completions", &chat(json!({"temperature": "hot"}))),
+    )
+    .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
     assert_eq!(error_of(&v).1, "temperature");
 
-    let (s, v) = send_json(&app, post("/v1/chat/completions", &json!({"model": "mock-text"}))).await;
+    let (s, v) = send_json(
+        &app,
+        post("/v1/chat/completions", &json!({"model": "mock-text"})),
+    )
+    .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(error_of(&v).0.contains("messages"), "{v}");
 
@@ -233,7 +304,11 @@ async fn malformed_json_wrong_types_and_missing_fields() {
 #[tokio::test]
 async fn unknown_model_is_404() {
     let (app, _) = app();
-    let (s, v) = send_json(&app, post("/v1/chat/completions", &chat(json!({"model": "gpt-9"})))).await;
+    let (s, v) = send_json(
+        &app,
+        post("/v1/chat/completions", &chat(json!({"model": "gpt-9"}))),
+    )
+    .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     assert_eq!(v["error"]["code"], "model_not_found");
     assert_eq!(v["error"]["param"], "model");
@@ -246,9 +321,19 @@ async fn unknown_model_is_404() {
 #[tokio::test]
 async fn a_body_over_the_limit_is_413() {
     let mock = Arc::new(Mock::default());
-    let app = app_with(mock, ServerConfig { max_body_bytes: 1024, ..ServerConfig::default() });
+    let app = app_with(
+        mock,
+        ServerConfig {
+            max_body_bytes: 1024,
+            ..ServerConfig::default()
+        },
+    );
     let big = "x".repeat(4096);
-    let (s, v) = send_json(&app, post("/v1/chat/completions", &chat(json!({"user": big})))).await;
+    let (s, v) = send_json(
+        &app,
+        post("/v1/chat/completions", &chat(json!({"user": big}))),
+    )
+    .await;
     assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE);
     error_of(&v);
 }
@@ -256,8 +341,18 @@ async fn a_body_over_the_limit_is_413() {
 #[tokio::test]
 async fn api_keys_are_required_on_v1_only() {
     let mock = Arc::new(Mock::default());
-    let app = app_with(mock, ServerConfig { api_keys: vec!["sekret".into()], ..ServerConfig::default() });
-    let (s, v) = send_json(&app, Request::get("/v1/models").body(Body::empty()).unwrap()).await;
+    let app = app_with(
+        mock,
+        ServerConfig {
+            api_keys: vec!["sekret".into()],
+            ..ServerConfig::default()
+        },
+    );
+    let (s, v) = send_json(
+        &app,
+        Request::get("/v1/models").body(Body::empty()).unwrap(),
+    )
+    .await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
     assert_eq!(v["error"]["type"], "authentication_error");
     let req = Request::get("/v1/models")
@@ -300,7 +395,10 @@ async fn dropping_a_stream_cancels_the_generation() {
     let (app, mock) = app();
     let body = json!({"model": "mock-text", "stream": true,
         "messages": [{"role": "user", "content": "SLOW"}]});
-    let res = app.oneshot(post("/v1/chat/completions", &body)).await.unwrap();
+    let res = app
+        .oneshot(post("/v1/chat/completions", &body))
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     let mut stream = res.into_body().into_data_stream();
     use tokio_stream::StreamExt;
@@ -329,7 +427,11 @@ async fn embeddings_as_floats_and_base64() {
     let body = json!({"model": "mock-embed", "input": "a", "encoding_format": "base64"});
     let (_, v) = send_json(&app, post("/v1/embeddings", &body)).await;
     assert_eq!(v["data"][0]["embedding"], "AACAPwAAAEA=");
-    for bad in [json!({"input": []}), json!({"input": ""}), json!({"input": "a", "encoding_format": "hex"})] {
+    for bad in [
+        json!({"input": []}),
+        json!({"input": ""}),
+        json!({"input": "a", "encoding_format": "hex"}),
+    ] {
         let mut body = json!({"model": "mock-embed"});
         for (k, x) in bad.as_object().unwrap() {
             body[k] = x.clone();
@@ -352,7 +454,11 @@ async fn moderations_and_evaluate() {
     let (s, v) = send_json(&app, post("/v1/evaluate", &body)).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(v["overall"], 0.6);
-    let (s, v) = send_json(&app, post("/v1/evaluate", &json!({"prompt": "x", "text": ""}))).await;
+    let (s, v) = send_json(
+        &app,
+        post("/v1/evaluate", &json!({"prompt": "x", "text": ""})),
+    )
+    .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert_eq!(error_of(&v).1, "text");
 }
@@ -360,34 +466,74 @@ async fn moderations_and_evaluate() {
 #[tokio::test]
 async fn unsupported_and_unknown_routes_are_openai_errors() {
     let (app, _) = app();
-    let (s, v) = send_json(&app, post("/v1/images/generations", &json!({"prompt": "a cat"}))).await;
+    let (s, v) = send_json(
+        &app,
+        post("/v1/images/generations", &json!({"prompt": "a cat"})),
+    )
+    .await;
     assert_eq!(s, StatusCode::NOT_IMPLEMENTED);
     error_of(&v);
     let (s, _) = send_json(&app, post("/v1/kb/search", &json!({"query": "x"}))).await;
     assert_eq!(s, StatusCode::NOT_IMPLEMENTED);
-    let (s, v) = send_json(&app, Request::get("/v2/nothing").body(Body::empty()).unwrap()).await;
+    let (s, v) = send_json(
+        &app,
+        Request::get("/v2/nothing").body(Body::empty()).unwrap(),
+    )
+    .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     error_of(&v);
-    let (s, _) = send_json(&app, Request::get("/v1/chat/completions").body(Body::empty()).unwrap()).await;
+    let (s, _) = send_json(
+        &app,
+        Request::get("/v1/chat/completions")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
     assert_eq!(s, StatusCode::METHOD_NOT_ALLOWED);
 }
 
 #[tokio::test]
 async fn health_metrics_openapi_and_playground() {
     let (app, _) = app();
-    let _ = send(&app, Request::get("/v1/models").body(Body::empty()).unwrap()).await;
-    let _ = send(&app, post("/v1/chat/completions", &chat(json!({"temperature": 9})))).await;
+    let _ = send(
+        &app,
+        Request::get("/v1/models").body(Body::empty()).unwrap(),
+    )
+    .await;
+    let _ = send(
+        &app,
+        post("/v1/chat/completions", &chat(json!({"temperature": 9}))),
+    )
+    .await;
     let (s, v) = send_json(&app, Request::get("/health").body(Body::empty()).unwrap()).await;
     assert_eq!((s, v["status"].as_str()), (StatusCode::OK, Some("ok")));
     let (s, h, text) = send(&app, Request::get("/metrics").body(Body::empty()).unwrap()).await;
     assert_eq!(s, StatusCode::OK);
-    assert!(h[header::CONTENT_TYPE].to_str().unwrap().starts_with("text/plain"));
-    assert!(text.contains("muse_requests_total{route=\"/v1/models\",status=\"200\"} 1"), "{text}");
-    assert!(text.contains("muse_errors_total{route=\"/v1/chat/completions\"} 1"), "{text}");
+    assert!(
+        h[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    assert!(
+        text.contains("muse_requests_total{route=\"/v1/models\",status=\"200\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("muse_errors_total{route=\"/v1/chat/completions\"} 1"),
+        "{text}"
+    );
     assert!(text.contains("muse_queue_depth 0"));
-    let (s, v) = send_json(&app, Request::get("/openapi.json").body(Body::empty()).unwrap()).await;
+    let (s, v) = send_json(
+        &app,
+        Request::get("/openapi.json").body(Body::empty()).unwrap(),
+    )
+    .await;
     assert_eq!(s, StatusCode::OK);
-    assert!(v["paths"]["/v1/chat/completions"]["post"].is_object(), "{v}");
+    assert!(
+        v["paths"]["/v1/chat/completions"]["post"].is_object(),
+        "{v}"
+    );
     let (s, _, html) = send(&app, Request::get("/").body(Body::empty()).unwrap()).await;
     assert_eq!(s, StatusCode::OK);
     assert!(html.contains("/v1/chat/completions") && html.contains("viewport"));

@@ -54,8 +54,8 @@ fn server_config(a: &Args) -> Result<ServerConfig> {
     };
     let mut c = match path {
         Some(p) => {
-            let text = std::fs::read_to_string(p)
-                .with_context(|| format!("reading {}", p.display()))?;
+            let text =
+                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
             ServerConfig::from_toml_str(&text)?
         }
         None => ServerConfig::default(),
@@ -102,7 +102,9 @@ pub fn run(a: Args) -> Result<()> {
     let embed_path = if a.no_embeddings {
         None
     } else {
-        Some(resolve_embedding_model(a.quality.embedding_model.as_deref())?)
+        Some(resolve_embedding_model(
+            a.quality.embedding_model.as_deref(),
+        )?)
     };
     let filters = safety(&a)?;
     let load = Box::new(move || {
@@ -120,8 +122,8 @@ pub fn run(a: Args) -> Result<()> {
             weights,
         })
     });
-    let backend = MuseBackend::start(load, filters, config.queue_capacity)
-        .map_err(anyhow::Error::msg)?;
+    let backend =
+        MuseBackend::start(load, filters, config.queue_capacity).map_err(anyhow::Error::msg)?;
     let names: Vec<String> = muse_server::Backend::models(&backend)
         .into_iter()
         .map(|m| m.id)

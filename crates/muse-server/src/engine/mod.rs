@@ -8,7 +8,7 @@
 mod worker;
 
 use crate::backend::{
-    Backend, BackendError, EvalRequest, EvalScores, Embedded, GenEvent, GenRequest, ModelCard,
+    Backend, BackendError, Embedded, EvalRequest, EvalScores, GenEvent, GenRequest, ModelCard,
     ModelKind, Moderation, Pending,
 };
 use muse_engine::TextModel;
@@ -130,13 +130,12 @@ impl Backend for MuseBackend {
         let result = texts
             .iter()
             .map(|t| {
-                let v = self
-                    .filters
-                    .check_text(t, Stage::Input)
-                    .map_err(|e| BackendError::Invalid {
+                let v = self.filters.check_text(t, Stage::Input).map_err(|e| {
+                    BackendError::Invalid {
                         param: "input".into(),
                         message: e.to_string(),
-                    })?;
+                    }
+                })?;
                 let categories = v
                     .categories
                     .iter()

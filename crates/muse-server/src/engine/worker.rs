@@ -5,9 +5,11 @@
 //! callback answers `ControlFlow::Break` and the sequence leaves the batch.
 use super::Models;
 use crate::backend::{
-    BackendError, EvalRequest, EvalScores, Embedded, FinishReason, GenEvent, GenRequest, Prompt,
+    BackendError, Embedded, EvalRequest, EvalScores, FinishReason, GenEvent, GenRequest, Prompt,
 };
-use muse_engine::{ActiveSeq, BatchState, ChatMessage, EngineError, GenerateRequest, SentenceEmbedderRef};
+use muse_engine::{
+    ActiveSeq, BatchState, ChatMessage, EngineError, GenerateRequest, SentenceEmbedderRef,
+};
 use muse_models::SentenceEmbedder;
 use muse_quality::Evaluator;
 use std::ops::ControlFlow;
@@ -33,9 +35,10 @@ pub enum Job {
 
 /// The id an embedding model is served under: its folder name.
 pub fn embedder_id(e: &SentenceEmbedder) -> String {
-    e.dir()
-        .file_name()
-        .map_or_else(|| "embedding".to_string(), |n| n.to_string_lossy().into_owned())
+    e.dir().file_name().map_or_else(
+        || "embedding".to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
 }
 
 /// Most sequences decoded together; requests beyond wait in the queue.
@@ -85,13 +88,13 @@ fn admit(models: &Models, job: Job, depth: &AtomicUsize, running: &mut Vec<Runni
                 return;
             }
             match start(models, &req, &tx) {
-                Ok(seqs) => running.extend(seqs.into_iter().enumerate().map(|(index, seq)| {
-                    Running {
+                Ok(seqs) => {
+                    running.extend(seqs.into_iter().enumerate().map(|(index, seq)| Running {
                         tx: tx.clone(),
                         index,
                         seq,
-                    }
-                })),
+                    }))
+                }
                 Err(e) => {
                     let _ = tx.send(GenEvent::Failed(e));
                 }
@@ -137,11 +140,15 @@ fn step(
     let senders: Vec<(mpsc::UnboundedSender<GenEvent>, usize)> =
         running.iter().map(|r| (r.tx.clone(), r.index)).collect();
     let mut seqs: Vec<&mut ActiveSeq> = running.iter_mut().map(|r| &mut r.seq).collect();
-    let result = models.text.step_batch(&mut seqs, batch, logits, &mut |i, text| {
-        senders
-            .get(i)
-            .map_or(ControlFlow::Break(()), |(tx, index)| send_text(tx, *index, text))
-    });
+    let result = models
+        .text
+        .step_batch(&mut seqs, batch, logits, &mut |i, text| {
+            senders
+                .get(i)
+                .map_or(ControlFlow::Break(()), |(tx, index)| {
+                    send_text(tx, *index, text)
+                })
+        });
     if let Err(e) = result {
         let e = engine_error(e, "messages");
         for (tx, _) in &senders {
@@ -253,7 +260,9 @@ fn start(
 
 fn embed(models: &Models, texts: &[String]) -> Result<Embedded, BackendError> {
     let Some(m) = &models.embedder else {
-        return Err(BackendError::Unavailable("no embedding model is loaded".into()));
+        return Err(BackendError::Unavailable(
+            "no embedding model is loaded".into(),
+        ));
     };
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let e = m

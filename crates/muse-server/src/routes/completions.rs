@@ -26,7 +26,10 @@ pub async fn handler(
         OneOrMany::Many(v) => {
             return Err(ApiError::invalid(
                 "prompt",
-                format!("`prompt` must be one string (batches are not supported), got {} strings", v.len()),
+                format!(
+                    "`prompt` must be one string (batches are not supported), got {} strings",
+                    v.len()
+                ),
             ));
         }
     };
@@ -69,12 +72,19 @@ pub async fn handler(
         .enumerate()
         .map(|(index, c)| CompletionChoice {
             index,
-            text: if echo { format!("{prompt}{}", c.text) } else { c.text },
+            text: if echo {
+                format!("{prompt}{}", c.text)
+            } else {
+                c.text
+            },
             finish_reason: Some(c.reason),
             logprobs: None,
         })
         .collect();
-    Ok(Json(format.completion(choices, Some(Usage::new(prompt_tokens, completion_tokens)))).into_response())
+    Ok(
+        Json(format.completion(choices, Some(Usage::new(prompt_tokens, completion_tokens))))
+            .into_response(),
+    )
 }
 
 struct TextFormat {

@@ -48,10 +48,7 @@ pub async fn handler(
         ));
     }
     if let Some(i) = texts.iter().position(|t| t.is_empty()) {
-        return Err(ApiError::invalid(
-            "input",
-            format!("`input[{i}]` is empty"),
-        ));
+        return Err(ApiError::invalid("input", format!("`input[{i}]` is empty")));
     }
     let e = wait_reply(state.backend.embed(&body.model, texts)?).await?;
     let data = e
@@ -81,8 +78,7 @@ pub async fn handler(
 
 /// Standard base64 (with padding) of the little-endian bytes of `v`.
 pub fn base64_f32(v: &[f32]) -> String {
-    const ALPHABET: &[u8; 64] =
-        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {

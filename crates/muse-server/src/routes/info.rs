@@ -82,10 +82,16 @@ pub async fn kb() -> ApiError {
 }
 
 pub async fn not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "Unknown route; see GET /openapi.json")
-        .with_code("unknown_url")
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "Unknown route; see GET /openapi.json",
+    )
+    .with_code("unknown_url")
 }
 
 pub async fn method_not_allowed() -> ApiError {
-    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed on this route")
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "Method not allowed on this route",
+    )
 }

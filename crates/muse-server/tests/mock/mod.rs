@@ -2,7 +2,7 @@
 //! queue, a refused prompt and a slow stream that records whether it was cancelled.
 
 use muse_server::backend::{
-    Backend, BackendError, EvalRequest, EvalScores, Embedded, FinishReason, GenEvent, GenRequest,
+    Backend, BackendError, Embedded, EvalRequest, EvalScores, FinishReason, GenEvent, GenRequest,
     Message, ModelCard, ModelKind, Moderation, Pending, Prompt,
 };
 use std::collections::BTreeMap;
@@ -21,7 +21,10 @@ pub struct Mock {
 fn prompt_text(p: &Prompt) -> String {
     match p {
         Prompt::Text(t) => t.clone(),
-        Prompt::Chat(m) => m.iter().map(|Message { content, .. }| content.as_str()).collect(),
+        Prompt::Chat(m) => m
+            .iter()
+            .map(|Message { content, .. }| content.as_str())
+            .collect(),
     }
 }
 
