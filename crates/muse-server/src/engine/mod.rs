@@ -36,6 +36,8 @@ pub type Loader = Box<dyn FnOnce() -> Result<Models, String> + Send>;
 pub struct MuseBackend {
     queue: SyncSender<Job>,
     depth: Arc<AtomicUsize>,
+    /// Sequences the worker is decoding.
+    running: Arc<AtomicUsize>,
     cards: Vec<ModelCard>,
     filters: FilterChain,
 }
@@ -48,6 +50,8 @@ impl MuseBackend {
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<Vec<ModelCard>, String>>();
         let depth = Arc::new(AtomicUsize::new(0));
         let worker_depth = depth.clone();
+        let running = Arc::new(AtomicUsize::new(0));
+        let worker_running = running.clone();
         std::thread::Builder::new()
             .name("muse-engine".into())
             .spawn(move || {
@@ -71,7 +75,7 @@ impl MuseBackend {
                 if ready_tx.send(Ok(cards)).is_err() {
                     return;
                 }
-                worker::run(&models, &jobs, &worker_depth);
+                worker::run(&models, &jobs, &worker_depth, &worker_running);
             })
             .map_err(|e| format!("cannot start the model worker: {e}"))?;
         let cards = ready_rx
@@ -80,9 +84,15 @@ impl MuseBackend {
         Ok(Self {
             queue,
             depth,
+            running,
             cards,
             filters,
         })
+    }
+
+    /// Sequences being decoded now (all requests together).
+    pub fn running_sequences(&self) -> usize {
+        self.running.load(Ordering::SeqCst)
     }
 
     fn submit(&self, job: Job) -> Result<(), BackendError> {

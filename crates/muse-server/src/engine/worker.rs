@@ -52,7 +52,7 @@ struct Running {
 }
 
 /// Serve jobs until every sender is gone and the last sequence has finished.
-pub fn run(models: &Models, jobs: &Receiver<Job>, depth: &AtomicUsize) {
+pub fn run(models: &Models, jobs: &Receiver<Job>, depth: &AtomicUsize, count: &AtomicUsize) {
     let mut running: Vec<Running> = Vec::new();
     let mut batch = models.text.lm().new_batch();
     let mut logits = Vec::new();
@@ -76,6 +76,7 @@ pub fn run(models: &Models, jobs: &Receiver<Job>, depth: &AtomicUsize) {
         } else {
             running.clear();
         }
+        count.store(running.len(), Ordering::SeqCst);
     }
 }
 
