@@ -85,13 +85,14 @@ impl ApiError {
         }
     }
 
-    /// 501 for an endpoint of the API that Muse does not implement yet.
-    pub fn not_implemented(what: &str) -> Self {
+    /// 404 for an endpoint of the API that this server does not offer yet (a 404 rather than a
+    /// 501: the server works as intended, the resource is absent).
+    pub fn not_available(what: &str) -> Self {
         Self::new(
-            StatusCode::NOT_IMPLEMENTED,
+            StatusCode::NOT_FOUND,
             format!("{what} is not available in this server yet"),
         )
-        .with_code("not_implemented")
+        .with_code("not_available")
     }
 
     /// OpenAI's `type` for the status.
@@ -151,7 +152,7 @@ impl From<BackendError> for ApiError {
             BackendError::UnknownModel(m) => Self::unknown_model(&m),
             BackendError::Overloaded { retry_after } => Self::overloaded(retry_after),
             BackendError::Unavailable(what) => {
-                Self::new(StatusCode::NOT_IMPLEMENTED, what).with_code("not_implemented")
+                Self::new(StatusCode::NOT_FOUND, what).with_code("not_available")
             }
             BackendError::Internal(m) => Self::new(StatusCode::INTERNAL_SERVER_ERROR, m),
         }

@@ -18,6 +18,7 @@ pub mod error;
 pub mod extract;
 pub mod metrics;
 mod middleware;
+pub mod openapi;
 pub mod routes;
 pub mod state;
 pub mod validate;

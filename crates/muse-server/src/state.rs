@@ -10,12 +10,16 @@ pub struct AppState {
     pub backend: Arc<dyn Backend>,
     pub config: Arc<ServerConfig>,
     pub metrics: Arc<Metrics>,
+    /// `/openapi.json`, with this configuration's limits.
+    pub openapi: Arc<str>,
 }
 
 impl AppState {
     pub fn new(backend: Arc<dyn Backend>, config: ServerConfig) -> Self {
+        let openapi = crate::openapi::document(&config, &backend.models()).into();
         Self {
             backend,
+            openapi,
             config: Arc::new(config),
             metrics: Arc::new(Metrics::default()),
         }

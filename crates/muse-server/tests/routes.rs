@@ -471,10 +471,10 @@ async fn unsupported_and_unknown_routes_are_openai_errors() {
         post("/v1/images/generations", &json!({"prompt": "a cat"})),
     )
     .await;
-    assert_eq!(s, StatusCode::NOT_IMPLEMENTED);
-    error_of(&v);
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_eq!(v["error"]["code"], "not_available");
     let (s, _) = send_json(&app, post("/v1/kb/search", &json!({"query": "x"}))).await;
-    assert_eq!(s, StatusCode::NOT_IMPLEMENTED);
+    assert_eq!(s, StatusCode::NOT_FOUND);
     let (s, v) = send_json(
         &app,
         Request::get("/v2/nothing").body(Body::empty()).unwrap(),
@@ -537,4 +537,44 @@ async fn health_metrics_openapi_and_playground() {
     let (s, _, html) = send(&app, Request::get("/").body(Body::empty()).unwrap()).await;
     assert_eq!(s, StatusCode::OK);
     assert!(html.contains("/v1/chat/completions") && html.contains("viewport"));
+}
+
+#[tokio::test]
+async fn integers_may_be_written_as_whole_floats() {
+    let (app, mock) = app();
+    let body = chat(json!({"max_tokens": 12.0, "n": 2.0, "seed": 5.0}));
+    let (s, v) = send_json(&app, post("/v1/chat/completions", &body)).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let req = mock.last.lock().unwrap().clone().unwrap();
+    assert_eq!((req.max_tokens, req.n, req.sampling.seed), (12, 2, 5));
+    for bad in [json!({"max_tokens": 1.5}), json!({"n": -1})] {
+        let (s, v) = send_json(&app, post("/v1/chat/completions", &chat(bad.clone()))).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {v}");
+        let key = bad.as_object().unwrap().keys().next().unwrap().clone();
+        assert_eq!(error_of(&v).1, key.as_str());
+    }
+}
+
+#[tokio::test]
+async fn openapi_lists_the_served_models_and_limits() {
+    let mock = Arc::new(Mock::default());
+    let app = app_with(
+        mock,
+        ServerConfig {
+            max_n: 3,
+            ..ServerConfig::default()
+        },
+    );
+    let (_, v) = send_json(
+        &app,
+        Request::get("/openapi.json").body(Body::empty()).unwrap(),
+    )
+    .await;
+    let chat = &v["paths"]["/v1/chat/completions"]["post"]["requestBody"]["content"]["application/json"]
+        ["schema"]["properties"];
+    assert_eq!(chat["model"]["enum"], json!(["mock-text"]));
+    assert_eq!(chat["n"]["anyOf"][0]["maximum"], 3);
+    let emb = &v["paths"]["/v1/embeddings"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+        ["properties"];
+    assert_eq!(emb["model"]["enum"], json!(["mock-embed"]));
 }

@@ -8,19 +8,24 @@ use serde::{Deserialize, Serialize};
 pub struct ChatCompletionRequest {
     pub model: String,
     pub messages: Vec<ChatMessageIn>,
+    #[serde(default, deserialize_with = "crate::dto::common::opt_uint")]
     pub n: Option<u64>,
+    #[serde(default, deserialize_with = "crate::dto::common::opt_uint")]
     pub max_tokens: Option<u64>,
     pub temperature: Option<f32>,
     pub top_p: Option<f32>,
     pub stop: Option<OneOrMany>,
+    #[serde(default, deserialize_with = "crate::dto::common::opt_int")]
     pub seed: Option<i64>,
     pub presence_penalty: Option<f32>,
     pub frequency_penalty: Option<f32>,
     #[serde(default)]
     pub stream: bool,
     pub stream_options: Option<StreamOptions>,
+    #[serde(default, deserialize_with = "crate::dto::common::opt_uint")]
     pub max_completion_tokens: Option<u64>,
     pub logprobs: Option<bool>,
+    #[serde(default, deserialize_with = "crate::dto::common::opt_uint")]
     pub top_logprobs: Option<u64>,
 }
 

@@ -8,17 +8,21 @@ use serde::{Deserialize, Serialize};
 pub struct CompletionRequest {
     pub model: String,
     pub prompt: OneOrMany,
+    #[serde(default, deserialize_with = "crate::dto::common::opt_uint")]
     pub n: Option<u64>,
+    #[serde(default, deserialize_with = "crate::dto::common::opt_uint")]
     pub max_tokens: Option<u64>,
     pub temperature: Option<f32>,
     pub top_p: Option<f32>,
     pub stop: Option<OneOrMany>,
+    #[serde(default, deserialize_with = "crate::dto::common::opt_int")]
     pub seed: Option<i64>,
     pub presence_penalty: Option<f32>,
     pub frequency_penalty: Option<f32>,
     #[serde(default)]
     pub stream: bool,
     pub stream_options: Option<StreamOptions>,
+    #[serde(default, deserialize_with = "crate::dto::common::opt_uint")]
     pub logprobs: Option<u64>,
     #[serde(default)]
     pub echo: bool,

@@ -9,6 +9,7 @@ pub struct EmbeddingRequest {
     pub input: OneOrMany,
     /// `float` (default) or `base64` (little-endian f32, as the `openai` client asks for).
     pub encoding_format: Option<String>,
+    #[serde(default, deserialize_with = "crate::dto::common::opt_uint")]
     pub dimensions: Option<u64>,
 }
 

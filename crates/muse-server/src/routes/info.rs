@@ -61,10 +61,10 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-pub async fn openapi() -> Response {
+pub async fn openapi(State(state): State<AppState>) -> Response {
     (
         [(header::CONTENT_TYPE, "application/json")],
-        crate::OPENAPI_JSON,
+        state.openapi.to_string(),
     )
         .into_response()
 }
@@ -74,11 +74,11 @@ pub async fn playground() -> Html<&'static str> {
 }
 
 pub async fn images() -> ApiError {
-    ApiError::not_implemented("Image generation (no diffusion model is installed)")
+    ApiError::not_available("Image generation (no diffusion model is installed)")
 }
 
 pub async fn kb() -> ApiError {
-    ApiError::not_implemented("The knowledge base")
+    ApiError::not_available("The knowledge base")
 }
 
 pub async fn not_found() -> ApiError {
