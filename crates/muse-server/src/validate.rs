@@ -24,7 +24,7 @@ pub struct Generation {
     pub stop: Vec<String>,
 }
 
-fn in_range(name: &str, v: Option<f32>, lo: f32, hi: f32, open_lo: bool) -> Result<(), ApiError> {
+fn in_range(name: &str, v: Option<f64>, lo: f64, hi: f64, open_lo: bool) -> Result<(), ApiError> {
     let Some(v) = v else { return Ok(()) };
     let ok = v.is_finite() && v <= hi && if open_lo { v > lo } else { v >= lo };
     if ok {
@@ -92,10 +92,13 @@ pub fn generation(
     }
     let defaults = SamplingParams::default();
     let sampling = SamplingParams {
-        temperature: f.temperature.unwrap_or(defaults.temperature),
-        top_p: f.top_p.unwrap_or(defaults.top_p),
-        presence_penalty: f.presence_penalty.unwrap_or(0.0),
-        frequency_penalty: f.frequency_penalty.unwrap_or(0.0),
+        temperature: f.temperature.map_or(defaults.temperature, |t| t as f32),
+        // A positive top_p below f32's range still means "the most likely token only".
+        top_p: f
+            .top_p
+            .map_or(defaults.top_p, |p| (p as f32).max(f32::MIN_POSITIVE)),
+        presence_penalty: f.presence_penalty.unwrap_or(0.0) as f32,
+        frequency_penalty: f.frequency_penalty.unwrap_or(0.0) as f32,
         // OpenAI's seeds are signed; the bits are the seed.
         seed: f.seed.map_or_else(fresh_seed, |s| s as u64),
         ..defaults
@@ -122,8 +125,7 @@ fn fresh_seed() -> u64 {
     nanos ^ COUNTER.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed)
 }
 
-/// Chat messages as plain role/text pairs: at least one, known roles, text content only, and
-/// some text in all.
+/// Chat messages as plain role/text pairs: at least one, known roles, text content only.
 pub fn messages(msgs: &[ChatMessageIn]) -> Result<Vec<Message>, ApiError> {
     if msgs.is_empty() {
         return Err(ApiError::invalid(
@@ -169,12 +171,6 @@ pub fn messages(msgs: &[ChatMessageIn]) -> Result<Vec<Message>, ApiError> {
             role: m.role.clone(),
             content,
         });
-    }
-    if out.iter().all(|m| m.content.trim().is_empty()) {
-        return Err(ApiError::invalid(
-            "messages",
-            "`messages` must contain some text; every message is empty",
-        ));
     }
     Ok(out)
 }

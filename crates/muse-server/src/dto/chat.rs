@@ -12,13 +12,13 @@ pub struct ChatCompletionRequest {
     pub n: Option<u64>,
     #[serde(default, deserialize_with = "crate::dto::common::opt_uint")]
     pub max_tokens: Option<u64>,
-    pub temperature: Option<f32>,
-    pub top_p: Option<f32>,
+    pub temperature: Option<f64>,
+    pub top_p: Option<f64>,
     pub stop: Option<OneOrMany>,
     #[serde(default, deserialize_with = "crate::dto::common::opt_int")]
     pub seed: Option<i64>,
-    pub presence_penalty: Option<f32>,
-    pub frequency_penalty: Option<f32>,
+    pub presence_penalty: Option<f64>,
+    pub frequency_penalty: Option<f64>,
     #[serde(default)]
     pub stream: bool,
     pub stream_options: Option<StreamOptions>,

@@ -43,12 +43,12 @@ impl Usage {
 pub struct SamplingFields {
     pub n: Option<u64>,
     pub max_tokens: Option<u64>,
-    pub temperature: Option<f32>,
-    pub top_p: Option<f32>,
+    pub temperature: Option<f64>,
+    pub top_p: Option<f64>,
     pub stop: Option<OneOrMany>,
     pub seed: Option<i64>,
-    pub presence_penalty: Option<f32>,
-    pub frequency_penalty: Option<f32>,
+    pub presence_penalty: Option<f64>,
+    pub frequency_penalty: Option<f64>,
     #[serde(default)]
     pub stream: bool,
     pub stream_options: Option<StreamOptions>,
