@@ -56,20 +56,23 @@ pub fn generation(
             format!("`n` must be between 1 and {}, got {n}", cfg.max_n),
         ));
     }
-    let (name, max) = match (max_completion_tokens, f.max_tokens) {
-        (Some(m), _) => ("max_completion_tokens", m),
-        (None, Some(m)) => ("max_tokens", m),
-        (None, None) => ("max_tokens", default_max_tokens.min(cfg.max_tokens) as u64),
-    };
-    if max == 0 || max > cfg.max_tokens as u64 {
-        return Err(ApiError::invalid(
-            name,
-            format!(
-                "`{name}` must be between 1 and {}, got {max}",
-                cfg.max_tokens
-            ),
-        ));
+    // Both limits are checked when given; `max_completion_tokens` is the one used.
+    let mut max = None;
+    for (name, given) in [
+        ("max_tokens", f.max_tokens),
+        ("max_completion_tokens", max_completion_tokens),
+    ] {
+        if let Some(m) = given {
+            if m == 0 || m > cfg.max_tokens as u64 {
+                return Err(ApiError::invalid(
+                    name,
+                    format!("`{name}` must be between 1 and {}, got {m}", cfg.max_tokens),
+                ));
+            }
+            max = Some(m);
+        }
     }
+    let max = max.unwrap_or(default_max_tokens.min(cfg.max_tokens) as u64);
     in_range("temperature", f.temperature, 0.0, 2.0, false)?;
     in_range("top_p", f.top_p, 0.0, 1.0, true)?;
     in_range("presence_penalty", f.presence_penalty, -2.0, 2.0, false)?;

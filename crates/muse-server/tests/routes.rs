@@ -225,6 +225,11 @@ async fn validation_errors_name_the_field() {
             "`max_tokens` must be between 1 and 2048",
         ),
         (
+            json!({"max_completion_tokens": 10, "max_tokens": 0}),
+            "max_tokens",
+            "`max_tokens` must be between 1",
+        ),
+        (
             json!({"max_completion_tokens": 0}),
             "max_completion_tokens",
             "`max_completion_tokens` must be",
