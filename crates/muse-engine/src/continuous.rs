@@ -15,12 +15,28 @@ use crate::text_model::TextModel;
 use muse_models::LogitsMode;
 use std::ops::ControlFlow;
 
+/// Most alternatives [`TokenLogprob::top`] may hold (OpenAI's limit).
+pub const MAX_TOP_LOGPROBS: usize = 20;
+
+/// The log-probability of a sampled token under the model (before temperature, penalties and
+/// truncation), with the most likely alternatives at that position.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenLogprob {
+    pub token: u32,
+    pub logprob: f32,
+    /// `(token, logprob)`, most likely first.
+    pub top: Vec<(u32, f32)>,
+}
+
 /// One running sequence of a continuous batch.
 pub struct ActiveSeq {
     seq: Sequence,
     cache: SeqCache,
     /// The token to feed next; `None` once finished.
     next: Option<u32>,
+    /// Alternatives to record per token; `None`: no log-probabilities.
+    top_logprobs: Option<usize>,
+    logprobs: Vec<TokenLogprob>,
 }
 
 impl std::fmt::Debug for ActiveSeq {
@@ -51,6 +67,56 @@ impl ActiveSeq {
     pub fn text(&self) -> &str {
         self.seq.text()
     }
+
+    /// Log-probabilities of the tokens sampled since the last call (end-of-generation tokens
+    /// excluded); empty unless requested at start.
+    pub fn take_logprobs(&mut self) -> Vec<TokenLogprob> {
+        std::mem::take(&mut self.logprobs)
+    }
+
+    /// Sample from `row` (consumed), recording the token's log-probability when asked.
+    fn step(
+        &mut self,
+        row: &mut [f32],
+        tokenizer: &muse_models::TextTokenizer,
+        emit: &mut dyn FnMut(&str) -> ControlFlow<()>,
+    ) -> Result<(), EngineError> {
+        let Some(k) = self.top_logprobs else {
+            self.next = self.seq.step(row, tokenizer, emit)?;
+            return Ok(());
+        };
+        let (lse, top) = log_softmax_top(row, k);
+        let original = row.to_vec();
+        self.next = self.seq.step(row, tokenizer, emit)?;
+        if let Some(tok) = self.seq.last_token()
+            && !tokenizer.is_eog(tok)
+            && let Some(&l) = original.get(tok as usize)
+        {
+            self.logprobs.push(TokenLogprob {
+                token: tok,
+                logprob: l - lse,
+                top,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// log Σ exp(row), and the `k` largest entries as `(index, log-probability)`.
+fn log_softmax_top(row: &[f32], k: usize) -> (f32, Vec<(u32, f32)>) {
+    let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+    let sum: f64 = row.iter().map(|&v| f64::from(v - max).exp()).sum();
+    let lse = max + sum.ln() as f32;
+    let k = k.min(MAX_TOP_LOGPROBS).min(row.len());
+    let mut top: Vec<(u32, f32)> = Vec::with_capacity(k + 1);
+    for (i, &v) in row.iter().enumerate() {
+        if top.len() < k || top.last().is_some_and(|&(_, w)| v > w) {
+            let at = top.partition_point(|&(_, w)| w >= v);
+            top.insert(at, (i as u32, v));
+            top.truncate(k);
+        }
+    }
+    (lse, top.into_iter().map(|(i, v)| (i, v - lse)).collect())
 }
 
 impl TextModel {
@@ -61,6 +127,18 @@ impl TextModel {
         &self,
         req: &GenerateRequest,
         n: usize,
+        emit: &mut dyn FnMut(usize, &str) -> ControlFlow<()>,
+    ) -> Result<(Vec<ActiveSeq>, usize), EngineError> {
+        self.start_sequences_with_logprobs(req, n, None, emit)
+    }
+
+    /// [`Self::start_sequences`], recording each sampled token's log-probability and the
+    /// `top_logprobs` most likely alternatives (at most [`MAX_TOP_LOGPROBS`]) when it is `Some`.
+    pub fn start_sequences_with_logprobs(
+        &self,
+        req: &GenerateRequest,
+        n: usize,
+        top_logprobs: Option<usize>,
         emit: &mut dyn FnMut(usize, &str) -> ControlFlow<()>,
     ) -> Result<(Vec<ActiveSeq>, usize), EngineError> {
         if n == 0 || n > crate::MAX_BATCH {
@@ -78,14 +156,16 @@ impl TextModel {
         for i in 0..n {
             let mut params = req.sampling.clone();
             params.seed = req.sampling.seed.wrapping_add(i as u64);
-            let mut seq = Sequence::new(params, req.stop.clone(), &ids, budget)?;
-            let mut row = logits.clone();
-            let next = seq.step(&mut row, &self.tokenizer, &mut |t: &str| emit(i, t))?;
-            out.push(ActiveSeq {
-                seq,
+            let mut active = ActiveSeq {
+                seq: Sequence::new(params, req.stop.clone(), &ids, budget)?,
                 cache: cache.clone(),
-                next,
-            });
+                next: None,
+                top_logprobs,
+                logprobs: Vec::new(),
+            };
+            let mut row = logits.clone();
+            active.step(&mut row, &self.tokenizer, &mut |t: &str| emit(i, t))?;
+            out.push(active);
         }
         Ok((out, ids.len()))
     }
@@ -114,11 +194,24 @@ impl TextModel {
         self.lm.forward_batch(&tokens, &mut caches, batch, logits)?;
         let vocab = logits.len() / active.len();
         for (row, &i) in logits.chunks_exact_mut(vocab).zip(&active) {
-            let s = &mut *seqs[i];
-            s.next = s
-                .seq
-                .step(row, &self.tokenizer, &mut |t: &str| emit(i, t))?;
+            seqs[i].step(row, &self.tokenizer, &mut |t: &str| emit(i, t))?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::log_softmax_top;
+
+    #[test]
+    fn top_entries_are_log_softmax_in_order() {
+        let row = [1.0f32, 3.0, 2.0, 0.5];
+        let (lse, top) = log_softmax_top(&row, 2);
+        let z: f32 = row.iter().map(|v| v.exp()).sum();
+        assert!((lse - z.ln()).abs() < 1e-5);
+        assert_eq!(top.iter().map(|t| t.0).collect::<Vec<_>>(), vec![1, 2]);
+        assert!((top[0].1 - (3.0f32.exp() / z).ln()).abs() < 1e-5);
+        assert!(log_softmax_top(&row, 0).1.is_empty());
     }
 }

@@ -21,7 +21,7 @@ pub use batch::{BatchGeneration, BatchTimings, Choice, MAX_BATCH};
 pub use bench::BenchResult;
 pub use causal::{BatchState, CausalLm, SeqCache};
 pub use chat::{ChatMessage, ChatTemplate};
-pub use continuous::ActiveSeq;
+pub use continuous::{ActiveSeq, MAX_TOP_LOGPROBS, TokenLogprob};
 pub use error::EngineError;
 pub use generate::{FinishReason, GenerateRequest, Generation, Timings};
 pub use optimize::{Candidate, MAX_ROUNDS, OptimizeRequest, Optimized, Round};

@@ -73,6 +73,26 @@ pub struct GenRequest {
     pub stop: Vec<String>,
     /// Independent choices; choice `i` samples with seed `sampling.seed + i`.
     pub n: usize,
+    /// Report each token's log-probability with this many alternatives; `None`: don't.
+    pub logprobs: Option<usize>,
+}
+
+/// One alternative token at a position.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TopLogprob {
+    pub token: String,
+    pub logprob: f32,
+    pub bytes: Vec<u8>,
+}
+
+/// A generated token's log-probability under the model, with the likeliest alternatives
+/// (OpenAI's `logprobs.content[]` entry).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TokenLogprob {
+    pub token: String,
+    pub logprob: f32,
+    pub bytes: Vec<u8>,
+    pub top_logprobs: Vec<TopLogprob>,
 }
 
 /// Why a choice ended (OpenAI's names).
@@ -95,6 +115,11 @@ pub enum GenEvent {
     Text {
         index: usize,
         text: String,
+    },
+    /// Log-probabilities of choice `index`'s latest tokens (only when asked for).
+    Logprobs {
+        index: usize,
+        entries: Vec<TokenLogprob>,
     },
     Finished {
         index: usize,

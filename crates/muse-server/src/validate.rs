@@ -192,19 +192,19 @@ pub fn model(state: &AppState, model: &str, kind: ModelKind) -> Result<(), ApiEr
     }
 }
 
-/// 400 for options Muse cannot honour yet, rather than silently ignoring them.
-pub fn unsupported_logprobs(logprobs: bool, top_logprobs: Option<u64>) -> Result<(), ApiError> {
-    if logprobs {
-        return Err(ApiError::invalid(
-            "logprobs",
-            "`logprobs` is not supported by this server yet",
-        ));
-    }
-    if top_logprobs.is_some_and(|k| k > 0) {
-        return Err(ApiError::invalid(
+/// Chat's `logprobs` / `top_logprobs`: the number of alternatives to report, or `None`.
+pub fn logprobs(logprobs: bool, top_logprobs: Option<u64>) -> Result<Option<usize>, ApiError> {
+    const MAX: u64 = 20;
+    match (logprobs, top_logprobs) {
+        (false, Some(k)) if k > 0 => Err(ApiError::invalid(
             "top_logprobs",
-            "`top_logprobs` is not supported by this server yet",
-        ));
+            "`top_logprobs` requires `logprobs: true`",
+        )),
+        (_, Some(k)) if k > MAX => Err(ApiError::invalid(
+            "top_logprobs",
+            format!("`top_logprobs` must be between 0 and {MAX}, got {k}"),
+        )),
+        (false, _) => Ok(None),
+        (true, k) => Ok(Some(k.unwrap_or(0) as usize)),
     }
-    Ok(())
 }

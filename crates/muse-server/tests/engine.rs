@@ -45,6 +45,7 @@ fn request(content: &str, max_tokens: usize, n: usize) -> GenRequest {
         },
         stop: Vec::new(),
         n,
+        logprobs: None,
     }
 }
 
@@ -134,4 +135,43 @@ async fn a_client_that_leaves_is_dropped_and_others_go_on() {
     }
     let texts = drain(b.generate(request("Name a colour.", 4, 1)).unwrap(), 1).await;
     assert!(!texts[0].is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn greedy_tokens_are_the_top_logprob() {
+    let Some(b) = backend(4) else { return };
+    let mut req = request("Name a colour.", 6, 1);
+    req.sampling.temperature = 0.0;
+    req.logprobs = Some(3);
+    let mut rx = b.generate(req).unwrap();
+    let mut entries = Vec::new();
+    let mut text = String::new();
+    loop {
+        match rx.recv().await.unwrap() {
+            GenEvent::Logprobs { entries: e, .. } => entries.extend(e),
+            GenEvent::Text { text: t, .. } => text.push_str(&t),
+            GenEvent::Finished {
+                completion_tokens, ..
+            } => {
+                assert_eq!(entries.len(), completion_tokens);
+                break;
+            }
+            GenEvent::Started { .. } => {}
+            GenEvent::Failed(e) => panic!("{e}"),
+        }
+    }
+    assert!(!entries.is_empty());
+    for e in &entries {
+        assert_eq!(e.top_logprobs.len(), 3);
+        assert_eq!(
+            e.top_logprobs[0].token, e.token,
+            "greedy takes the likeliest token"
+        );
+        assert!(e.logprob <= 0.0 && (e.logprob - e.top_logprobs[0].logprob).abs() < 1e-6);
+        assert!(e.top_logprobs[1].logprob <= e.top_logprobs[0].logprob);
+        let mass: f32 = e.top_logprobs.iter().map(|t| t.logprob.exp()).sum();
+        assert!(mass <= 1.0 + 1e-4);
+    }
+    let joined: String = entries.iter().map(|e| e.token.as_str()).collect();
+    assert_eq!(joined, text);
 }

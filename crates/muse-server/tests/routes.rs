@@ -244,7 +244,16 @@ async fn validation_errors_name_the_field() {
             "stop",
             "at most 4",
         ),
-        (json!({"logprobs": true}), "logprobs", "not supported"),
+        (
+            json!({"top_logprobs": 3}),
+            "top_logprobs",
+            "requires `logprobs: true`",
+        ),
+        (
+            json!({"logprobs": true, "top_logprobs": 21}),
+            "top_logprobs",
+            "between 0 and 20",
+        ),
         (json!({"messages": []}), "messages", "at least one message"),
         (
             json!({"messages": [{"role": "wizard", "content": "x"}]}),
@@ -577,4 +586,38 @@ async fn openapi_lists_the_served_models_and_limits() {
     let emb = &v["paths"]["/v1/embeddings"]["post"]["requestBody"]["content"]["application/json"]["schema"]
         ["properties"];
     assert_eq!(emb["model"]["enum"], json!(["mock-embed"]));
+}
+
+#[tokio::test]
+async fn logprobs_are_reported_when_asked() {
+    let (app, mock) = app();
+    let body = chat(json!({"logprobs": true, "top_logprobs": 2}));
+    let (s, v) = send_json(&app, post("/v1/chat/completions", &body)).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        mock.last.lock().unwrap().as_ref().unwrap().logprobs,
+        Some(2)
+    );
+    let content = &v["choices"][0]["logprobs"]["content"];
+    assert_eq!(content[0]["token"], "Hello");
+    assert_eq!(content[0]["logprob"], -0.5);
+    assert_eq!(content[0]["bytes"], json!([72, 101, 108, 108, 111]));
+    assert_eq!(content[0]["top_logprobs"][1]["token"], "Hi");
+    // Not asked: null, and the backend is not asked either.
+    let (_, v) = send_json(&app, post("/v1/chat/completions", &chat(json!({})))).await;
+    assert!(v["choices"][0]["logprobs"].is_null());
+    assert_eq!(mock.last.lock().unwrap().as_ref().unwrap().logprobs, None);
+    // Streaming carries them in a chunk of their own.
+    let body = chat(json!({"logprobs": true, "stream": true}));
+    let (_, _, text) = send(&app, post("/v1/chat/completions", &body)).await;
+    let lp: Vec<Value> = sse_data(&text)
+        .iter()
+        .filter(|d| d.contains("\"logprobs\":{"))
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    assert_eq!(lp.len(), 1, "{text}");
+    assert_eq!(
+        lp[0]["choices"][0]["logprobs"]["content"][0]["top_logprobs"],
+        json!([])
+    );
 }

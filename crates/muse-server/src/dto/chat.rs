@@ -1,7 +1,7 @@
 //! `POST /v1/chat/completions` bodies.
 
 use super::common::{OneOrMany, SamplingFields, StreamOptions, Usage};
-use crate::backend::FinishReason;
+use crate::backend::{FinishReason, TokenLogprob};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -85,7 +85,13 @@ pub struct ChatChoice {
     pub index: usize,
     pub message: AssistantMessage,
     pub finish_reason: Option<FinishReason>,
-    pub logprobs: Option<()>,
+    pub logprobs: Option<ChoiceLogprobs>,
+}
+
+/// `choices[].logprobs`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChoiceLogprobs {
+    pub content: Vec<TokenLogprob>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -112,7 +118,7 @@ pub struct ChunkChoice {
     pub index: usize,
     pub delta: Delta,
     pub finish_reason: Option<FinishReason>,
-    pub logprobs: Option<()>,
+    pub logprobs: Option<ChoiceLogprobs>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]

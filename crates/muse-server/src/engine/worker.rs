@@ -6,6 +6,7 @@
 use super::Models;
 use crate::backend::{
     BackendError, Embedded, EvalRequest, EvalScores, FinishReason, GenEvent, GenRequest, Prompt,
+    TokenLogprob, TopLogprob,
 };
 use muse_engine::{
     ActiveSeq, BatchState, ChatMessage, EngineError, GenerateRequest, SentenceEmbedderRef,
@@ -72,6 +73,7 @@ pub fn run(models: &Models, jobs: &Receiver<Job>, depth: &AtomicUsize, count: &A
             }
         }
         if step(models, &mut running, &mut batch, &mut logits) {
+            send_logprobs(models, &mut running);
             retire(&mut running);
         } else {
             running.clear();
@@ -158,6 +160,41 @@ fn step(
         return false;
     }
     true
+}
+
+/// Send the log-probabilities recorded since the last step (only requests that asked have any).
+fn send_logprobs(models: &Models, running: &mut [Running]) {
+    let tok = models.text.tokenizer();
+    let entry = |id: u32, logprob: f32| {
+        let bytes = tok.piece_bytes(id).to_vec();
+        TopLogprob {
+            token: String::from_utf8_lossy(&bytes).into_owned(),
+            logprob,
+            bytes,
+        }
+    };
+    for r in running.iter_mut() {
+        let lp = r.seq.take_logprobs();
+        if lp.is_empty() {
+            continue;
+        }
+        let entries = lp
+            .into_iter()
+            .map(|t| {
+                let e = entry(t.token, t.logprob);
+                TokenLogprob {
+                    token: e.token,
+                    logprob: e.logprob,
+                    bytes: e.bytes,
+                    top_logprobs: t.top.into_iter().map(|(id, l)| entry(id, l)).collect(),
+                }
+            })
+            .collect();
+        let _ = r.tx.send(GenEvent::Logprobs {
+            index: r.index,
+            entries,
+        });
+    }
 }
 
 /// Report and drop finished sequences, and those whose requester has gone.
@@ -254,7 +291,9 @@ fn start(
         .map_err(|e| engine_error(e.into(), param))?;
     let _ = tx.send(GenEvent::Started { prompt_tokens });
     let (seqs, _) = lm
-        .start_sequences(&greq, req.n, &mut |i, text| send_text(tx, i, text))
+        .start_sequences_with_logprobs(&greq, req.n, req.logprobs, &mut |i, text| {
+            send_text(tx, i, text)
+        })
         .map_err(|e| engine_error(e, param))?;
     Ok(seqs)
 }

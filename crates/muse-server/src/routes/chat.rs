@@ -1,10 +1,10 @@
 //! `POST /v1/chat/completions`.
 
 use super::run::{ChunkFormat, new_id, now_s, submit};
-use crate::backend::{FinishReason, GenRequest, ModelKind, Prompt};
+use crate::backend::{FinishReason, GenRequest, ModelKind, Prompt, TokenLogprob};
 use crate::dto::chat::{
-    AssistantMessage, ChatChoice, ChatChunk, ChatCompletion, ChatCompletionRequest, ChunkChoice,
-    Delta,
+    AssistantMessage, ChatChoice, ChatChunk, ChatCompletion, ChatCompletionRequest, ChoiceLogprobs,
+    ChunkChoice, Delta,
 };
 use crate::dto::common::Usage;
 use crate::error::ApiError;
@@ -21,7 +21,7 @@ pub async fn handler(
 ) -> Result<Response, ApiError> {
     validate::model(&state, &body.model, ModelKind::Text)?;
     let messages = validate::messages(&body.messages)?;
-    validate::unsupported_logprobs(body.logprobs.unwrap_or(false), body.top_logprobs)?;
+    let logprobs = validate::logprobs(body.logprobs.unwrap_or(false), body.top_logprobs)?;
     let fields = body.sampling();
     let g = validate::generation(
         &fields,
@@ -36,6 +36,7 @@ pub async fn handler(
         sampling: g.sampling,
         stop: g.stop,
         n: g.n,
+        logprobs,
     };
     let accepted = submit(&state, req).await?;
     let (id, created) = (new_id("chatcmpl"), now_s());
@@ -66,7 +67,9 @@ pub async fn handler(
                     content: c.text,
                 },
                 finish_reason: Some(c.reason),
-                logprobs: None,
+                logprobs: logprobs.map(|_| ChoiceLogprobs {
+                    content: c.logprobs,
+                }),
             })
             .collect(),
         usage: Usage::new(prompt_tokens, completion_tokens),
@@ -133,5 +136,15 @@ impl ChunkFormat for ChatFormat {
     fn usage(&self, usage: Usage) -> Option<String> {
         self.include_usage
             .then(|| self.chunk(Vec::new(), Some(usage)))
+    }
+
+    fn logprobs(&self, index: usize, entries: Vec<TokenLogprob>) -> Option<String> {
+        let choice = ChunkChoice {
+            index,
+            delta: Delta::default(),
+            finish_reason: None,
+            logprobs: Some(ChoiceLogprobs { content: entries }),
+        };
+        Some(self.chunk(vec![choice], None))
     }
 }

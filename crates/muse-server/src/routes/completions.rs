@@ -51,6 +51,7 @@ pub async fn handler(
         sampling: g.sampling,
         stop: g.stop,
         n: g.n,
+        logprobs: None,
     };
     let accepted = submit(&state, req).await?;
     let (id, created) = (new_id("cmpl"), now_s());

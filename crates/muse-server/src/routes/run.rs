@@ -6,7 +6,7 @@
 //! forwarding task's next send fails, it drops the backend's receiver, and the backend's next
 //! send fails — the engine's callback then answers `ControlFlow::Break`.
 
-use crate::backend::{FinishReason, GenEvent, GenRequest};
+use crate::backend::{FinishReason, GenEvent, GenRequest, TokenLogprob};
 use crate::dto::common::Usage;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -25,6 +25,8 @@ pub struct Finished {
     pub text: String,
     pub reason: FinishReason,
     pub tokens: usize,
+    /// Empty unless log-probabilities were asked for.
+    pub logprobs: Vec<TokenLogprob>,
 }
 
 /// A generation accepted by the backend, its first event already read.
@@ -96,6 +98,7 @@ impl Accepted {
                 text: String::new(),
                 reason: FinishReason::Stop,
                 tokens: 0,
+                logprobs: Vec::new(),
             })
             .collect();
         let mut timer = Timer {
@@ -110,6 +113,11 @@ impl Accepted {
                     timer.text(&self.state);
                     if let Some(c) = out.get_mut(index) {
                         c.text.push_str(&text);
+                    }
+                }
+                Some(GenEvent::Logprobs { index, entries }) => {
+                    if let Some(c) = out.get_mut(index) {
+                        c.logprobs.extend(entries);
                     }
                 }
                 Some(GenEvent::Finished {
@@ -169,6 +177,12 @@ impl Accepted {
                         timer.tokens += completion_tokens;
                         fmt.finish(index, reason)
                     }
+                    Some(GenEvent::Logprobs { index, entries }) => {
+                        match fmt.logprobs(index, entries) {
+                            Some(d) => d,
+                            None => continue,
+                        }
+                    }
                     Some(GenEvent::Failed(e)) => ApiError::from(e).body_json(),
                     Some(GenEvent::Started { .. }) => continue,
                     None => worker_gone().body_json(),
@@ -197,6 +211,10 @@ pub trait ChunkFormat: Send + 'static {
     fn opening(&self, index: usize) -> Option<String>;
     fn text(&self, index: usize, text: String) -> String;
     fn finish(&self, index: usize, reason: FinishReason) -> String;
+    /// A chunk carrying log-probabilities of choice `index` (none by default).
+    fn logprobs(&self, _index: usize, _entries: Vec<TokenLogprob>) -> Option<String> {
+        None
+    }
     /// The final usage chunk, when the client asked for one.
     fn usage(&self, usage: Usage) -> Option<String>;
 }

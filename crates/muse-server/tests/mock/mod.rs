@@ -3,7 +3,7 @@
 
 use muse_server::backend::{
     Backend, BackendError, Embedded, EvalRequest, EvalScores, FinishReason, GenEvent, GenRequest,
-    Message, ModelCard, ModelKind, Moderation, Pending, Prompt,
+    Message, ModelCard, ModelKind, Moderation, Pending, Prompt, TokenLogprob, TopLogprob,
 };
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -54,6 +54,7 @@ impl Backend for Mock {
         }
         let text = prompt_text(&req.prompt);
         let n = req.n;
+        let logprobs = req.logprobs;
         *self.last.lock().unwrap() = Some(req);
         let (tx, rx) = mpsc::unbounded_channel();
         if text.contains("TOO LONG") {
@@ -86,6 +87,25 @@ impl Backend for Mock {
                 let _ = tx.send(GenEvent::Text {
                     index,
                     text: piece.into(),
+                });
+            }
+            if let Some(k) = logprobs {
+                let top = |token: &str, logprob| TopLogprob {
+                    token: token.into(),
+                    logprob,
+                    bytes: token.as_bytes().to_vec(),
+                };
+                let _ = tx.send(GenEvent::Logprobs {
+                    index,
+                    entries: vec![TokenLogprob {
+                        token: "Hello".into(),
+                        logprob: -0.5,
+                        bytes: b"Hello".to_vec(),
+                        top_logprobs: [top("Hello", -0.5), top("Hi", -1.5)]
+                            .into_iter()
+                            .take(k)
+                            .collect(),
+                    }],
                 });
             }
             let _ = tx.send(GenEvent::Finished {
