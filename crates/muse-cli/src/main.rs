@@ -39,6 +39,8 @@ enum Command {
     Moderate(commands::moderate::Args),
     /// Knowledge bases for retrieval: add, search, list, stats, remove, drop.
     Kb(commands::kb::Args),
+    /// Serve the OpenAI-compatible HTTP API and the web playground.
+    Serve(commands::serve::Args),
 }
 
 /// candle sizes the parallelism of each matrix product from `RAYON_NUM_THREADS`, and when that is
@@ -78,6 +80,7 @@ fn main() -> ExitCode {
         Command::Moderate(a) => commands::moderate::run(a),
         Command::Eval(a) => commands::eval::run(a),
         Command::Kb(a) => commands::kb::run(a),
+        Command::Serve(a) => commands::serve::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

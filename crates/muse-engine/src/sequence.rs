@@ -16,6 +16,8 @@ pub(crate) struct Sequence {
     tokens: usize,
     budget: usize,
     finish: Option<FinishReason>,
+    /// The token sampled by the latest `step` (end-of-generation tokens included).
+    last: Option<u32>,
 }
 
 impl Sequence {
@@ -38,6 +40,7 @@ impl Sequence {
             tokens: 0,
             budget,
             finish: None,
+            last: None,
         })
     }
 
@@ -55,6 +58,7 @@ impl Sequence {
         }
         let tok = self.sampler.sample(logits)?;
         self.sampler.accept(tok);
+        self.last = Some(tok);
         if tokenizer.is_eog(tok) {
             return Ok(self.end(FinishReason::Stop, emit));
         }
@@ -105,6 +109,11 @@ impl Sequence {
         }
         self.text.push_str(s);
         emit(s)
+    }
+
+    /// The token sampled by the latest step, if that step sampled one.
+    pub(crate) fn last_token(&self) -> Option<u32> {
+        self.last
     }
 
     /// Generated text so far.

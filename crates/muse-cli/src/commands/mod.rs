@@ -7,3 +7,4 @@ pub mod kb;
 pub mod models;
 pub mod moderate;
 pub mod score;
+pub mod serve;

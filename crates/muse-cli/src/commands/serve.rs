@@ -1,0 +1,143 @@
+//! `muse serve`: the OpenAI-compatible HTTP server with the web playground. Flags override the
+//! `[server]` table of the config file, which overrides the defaults.
+
+use crate::home::{resolve_embedding_model, resolve_text_model};
+use crate::quality::QualityArgs;
+use anyhow::{Context, Result};
+use muse_engine::TextModel;
+use muse_models::SentenceEmbedder;
+use muse_safety::{FilterChain, SafetyConfig};
+use muse_server::ServerConfig;
+use muse_server::engine::{Models, MuseBackend};
+use std::path::Path;
+use std::sync::Arc;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Address to listen on.
+    #[arg(long)]
+    host: Option<String>,
+    /// Port to listen on.
+    #[arg(long)]
+    port: Option<u16>,
+    /// Accepted API key (repeatable); clients send `Authorization: Bearer KEY`.
+    #[arg(long = "api-key", value_name = "KEY", env = "MUSE_API_KEY")]
+    api_keys: Vec<String>,
+    /// Text model (default: the packaged SmolLM2-135M-Instruct).
+    #[arg(long)]
+    model: Option<String>,
+    /// Serve without the sentence-embedding model (no /v1/embeddings, no /v1/evaluate).
+    #[arg(long)]
+    no_embeddings: bool,
+    /// Requests that may wait for the model (429 beyond).
+    #[arg(long)]
+    queue: Option<usize>,
+    /// Largest `max_tokens` a request may ask for.
+    #[arg(long)]
+    max_tokens: Option<usize>,
+    /// Largest `n`.
+    #[arg(long)]
+    max_n: Option<usize>,
+    /// Seconds a request may take until its response starts.
+    #[arg(long)]
+    timeout: Option<u64>,
+    #[command(flatten)]
+    quality: QualityArgs,
+}
+
+fn server_config(a: &Args) -> Result<ServerConfig> {
+    let default = Path::new("muse.toml");
+    let path = match &a.quality.config {
+        Some(p) => Some(p.as_path()),
+        None if default.is_file() => Some(default),
+        None => None,
+    };
+    let mut c = match path {
+        Some(p) => {
+            let text =
+                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            ServerConfig::from_toml_str(&text)?
+        }
+        None => ServerConfig::default(),
+    };
+    if let Some(h) = &a.host {
+        c.host = h.clone();
+    }
+    if let Some(p) = a.port {
+        c.port = p;
+    }
+    if !a.api_keys.is_empty() {
+        c.api_keys = a.api_keys.clone();
+    }
+    if let Some(q) = a.queue {
+        c.queue_capacity = q;
+    }
+    if let Some(m) = a.max_tokens {
+        c.max_tokens = m;
+    }
+    if let Some(n) = a.max_n {
+        c.max_n = n.min(muse_engine::MAX_BATCH);
+    }
+    if let Some(t) = a.timeout {
+        c.request_timeout_s = t;
+    }
+    c.validate()?;
+    Ok(c)
+}
+
+fn safety(a: &Args) -> Result<FilterChain> {
+    let default = Path::new("muse.toml");
+    let cfg = match &a.quality.config {
+        Some(p) => SafetyConfig::from_file(p)?,
+        None if default.is_file() => SafetyConfig::from_file(default)?,
+        None => SafetyConfig::default(),
+    };
+    Ok(FilterChain::from_config(&cfg)?)
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let config = server_config(&a)?;
+    let weights = a.quality.weights()?;
+    let text_path = resolve_text_model(a.model.as_deref())?;
+    let embed_path = if a.no_embeddings {
+        None
+    } else {
+        Some(resolve_embedding_model(
+            a.quality.embedding_model.as_deref(),
+        )?)
+    };
+    let filters = safety(&a)?;
+    let load = Box::new(move || {
+        let text = TextModel::load(&text_path)
+            .map_err(|e| format!("loading {}: {e}", text_path.display()))?;
+        let embedder = match &embed_path {
+            Some(p) => Some(
+                SentenceEmbedder::load(p).map_err(|e| format!("loading {}: {e}", p.display()))?,
+            ),
+            None => None,
+        };
+        Ok(Models {
+            text,
+            embedder,
+            weights,
+        })
+    });
+    let backend =
+        MuseBackend::start(load, filters, config.queue_capacity).map_err(anyhow::Error::msg)?;
+    let names: Vec<String> = muse_server::Backend::models(&backend)
+        .into_iter()
+        .map(|m| m.id)
+        .collect();
+    let (host, port) = (config.host.clone(), config.port);
+    let app = muse_server::router(Arc::new(backend), config);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    eprintln!(
+        "muse serve: http://{host}:{port}/ (models: {})",
+        names.join(", ")
+    );
+    rt.block_on(muse_server::serve(app, &host, port))
+        .with_context(|| format!("serving on {host}:{port}"))
+}

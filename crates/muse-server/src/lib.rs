@@ -1,0 +1,93 @@
+//! Muse's OpenAI-compatible HTTP server.
+//!
+//! The HTTP layer translates requests into validated native types and back; the models sit
+//! behind the [`Backend`] trait (never candle here). [`router`] builds the whole application;
+//! [`serve`] runs it on a socket. With the `engine` feature, [`engine::MuseBackend`] serves the
+//! real models from a worker thread fed by a bounded queue.
+//!
+//! Routes: `GET /v1/models`, `POST /v1/chat/completions`, `POST /v1/completions`,
+//! `POST /v1/embeddings`, `POST /v1/moderations`, `POST /v1/evaluate`, `GET /health`,
+//! `GET /metrics`, `GET /openapi.json`, and the playground at `/`.
+
+pub mod backend;
+pub mod config;
+pub mod dto;
+#[cfg(feature = "engine")]
+pub mod engine;
+pub mod error;
+pub mod extract;
+pub mod metrics;
+mod middleware;
+pub mod openapi;
+pub mod routes;
+pub mod state;
+pub mod validate;
+
+pub use backend::Backend;
+pub use config::ServerConfig;
+pub use error::ApiError;
+pub use state::AppState;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use routes::{chat, completions, embeddings, info, quality};
+use std::sync::Arc;
+
+/// `system_fingerprint` of every completion.
+pub const FINGERPRINT: &str = concat!("muse-", env!("CARGO_PKG_VERSION"));
+
+/// The OpenAPI 3.1 description of the API.
+pub const OPENAPI_JSON: &str = include_str!("openapi.json");
+
+/// The web playground: one HTML file with its script, no build step.
+pub const PLAYGROUND_HTML: &str = include_str!("playground.html");
+
+/// The application: every route, the API-key check on `/v1`, the body limit, the timeout and
+/// the metrics.
+pub fn router(backend: Arc<dyn Backend>, config: ServerConfig) -> Router {
+    let max_body = config.max_body_bytes;
+    let state = AppState::new(backend, config);
+    let v1 = Router::new()
+        .route("/models", get(info::models))
+        .route("/models/{id}", get(info::model))
+        .route("/chat/completions", post(chat::handler))
+        .route("/completions", post(completions::handler))
+        .route("/embeddings", post(embeddings::handler))
+        .route("/moderations", post(quality::moderations))
+        .route("/evaluate", post(quality::evaluate))
+        .route("/images/generations", post(info::images))
+        .route("/kb/{*rest}", get(info::kb).post(info::kb))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::require_key,
+        ));
+    Router::new()
+        .route("/", get(info::playground))
+        .route("/health", get(info::health))
+        .route("/metrics", get(info::metrics))
+        .route("/openapi.json", get(info::openapi))
+        .nest("/v1", v1)
+        .fallback(info::not_found)
+        .method_not_allowed_fallback(info::method_not_allowed)
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::timeout,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::track,
+        ))
+        .with_state(state)
+}
+
+/// Serve `app` on `host:port` until Ctrl-C.
+pub async fn serve(app: Router, host: &str, port: u16) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind((host, port)).await?;
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+}

@@ -1,0 +1,113 @@
+//! `POST /v1/embeddings`.
+
+use super::run::wait_reply;
+use crate::backend::ModelKind;
+use crate::dto::embeddings::{
+    EmbeddingItem, EmbeddingList, EmbeddingRequest, EmbeddingUsage, EmbeddingValue,
+};
+use crate::error::ApiError;
+use crate::extract::ApiJson;
+use crate::state::AppState;
+use crate::validate;
+use axum::Json;
+use axum::extract::State;
+
+pub async fn handler(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<EmbeddingRequest>,
+) -> Result<Json<EmbeddingList>, ApiError> {
+    validate::model(&state, &body.model, ModelKind::Embedding)?;
+    let base64 = match body.encoding_format.as_deref() {
+        None | Some("float") => false,
+        Some("base64") => true,
+        Some(other) => {
+            return Err(ApiError::invalid(
+                "encoding_format",
+                format!("`encoding_format` must be `float` or `base64`, got `{other}`"),
+            ));
+        }
+    };
+    if body.dimensions.is_some() {
+        return Err(ApiError::invalid(
+            "dimensions",
+            "`dimensions` is not supported: the model's vectors have a fixed size",
+        ));
+    }
+    let texts = body.input.into_vec();
+    if texts.is_empty() {
+        return Err(ApiError::invalid("input", "`input` must not be empty"));
+    }
+    if texts.len() > state.config.max_inputs {
+        return Err(ApiError::invalid(
+            "input",
+            format!(
+                "`input` may hold at most {} texts, got {}",
+                state.config.max_inputs,
+                texts.len()
+            ),
+        ));
+    }
+    if let Some(i) = texts.iter().position(|t| t.is_empty()) {
+        return Err(ApiError::invalid("input", format!("`input[{i}]` is empty")));
+    }
+    let e = wait_reply(state.backend.embed(&body.model, texts)?).await?;
+    let data = e
+        .vectors
+        .into_iter()
+        .enumerate()
+        .map(|(index, v)| EmbeddingItem {
+            object: "embedding",
+            index,
+            embedding: if base64 {
+                EmbeddingValue::Base64(base64_f32(&v))
+            } else {
+                EmbeddingValue::Float(v)
+            },
+        })
+        .collect();
+    Ok(Json(EmbeddingList {
+        object: "list",
+        data,
+        model: body.model,
+        usage: EmbeddingUsage {
+            prompt_tokens: e.prompt_tokens,
+            total_tokens: e.prompt_tokens,
+        },
+    }))
+}
+
+/// Standard base64 (with padding) of the little-endian bytes of `v`.
+pub fn base64_f32(v: &[f32]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk.first().copied().unwrap_or(0),
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for (i, shift) in [18u32, 12, 6, 0].into_iter().enumerate() {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[((n >> shift) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::base64_f32;
+
+    #[test]
+    fn base64_matches_known_encodings() {
+        // 1.0f32 = 00 00 80 3f; 1.0, 2.0 = 00 00 80 3f 00 00 00 40.
+        assert_eq!(base64_f32(&[1.0]), "AACAPw==");
+        assert_eq!(base64_f32(&[1.0, 2.0]), "AACAPwAAAEA=");
+        assert_eq!(base64_f32(&[]), "");
+    }
+}

@@ -1,0 +1,177 @@
+//! `MuseBackend` over the packaged SmolLM2 (feature `engine`; skipped with a message when the
+//! model is not installed): concurrent requests are batched and all complete, a burst beyond the
+//! queue's capacity is refused with `Overloaded`, and a client that leaves is dropped.
+#![cfg(feature = "engine")]
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
+use muse_sample::SamplingParams;
+use muse_server::Backend;
+use muse_server::backend::{BackendError, GenEvent, GenRequest, Message, Prompt};
+use muse_server::engine::{Models, MuseBackend};
+use std::path::PathBuf;
+
+fn backend(capacity: usize) -> Option<MuseBackend> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../models/SmolLM2-135M-Instruct.Q4_1.gguf");
+    if !path.is_file() {
+        eprintln!(
+            "SKIPPED: {} is not installed (run ./setup.sh)",
+            path.display()
+        );
+        return None;
+    }
+    let load = Box::new(move || {
+        Ok(Models {
+            text: muse_engine::TextModel::load(&path).map_err(|e| e.to_string())?,
+            embedder: None,
+            weights: muse_quality::Weights::default(),
+        })
+    });
+    let filters = muse_safety::FilterChain::builtin().unwrap();
+    Some(MuseBackend::start(load, filters, capacity).unwrap())
+}
+
+fn request(content: &str, max_tokens: usize, n: usize) -> GenRequest {
+    GenRequest {
+        model: "SmolLM2-135M-Instruct.Q4_1".into(),
+        prompt: Prompt::Chat(vec![Message {
+            role: "user".into(),
+            content: content.into(),
+        }]),
+        max_tokens,
+        sampling: SamplingParams {
+            seed: 3,
+            ..SamplingParams::default()
+        },
+        stop: Vec::new(),
+        n,
+        logprobs: None,
+    }
+}
+
+/// (text per choice, finished choices)
+async fn drain(mut rx: tokio::sync::mpsc::UnboundedReceiver<GenEvent>, n: usize) -> Vec<String> {
+    let mut texts = vec![String::new(); n];
+    let mut done = 0;
+    assert!(matches!(rx.recv().await, Some(GenEvent::Started { .. })));
+    while done < n {
+        match rx.recv().await.unwrap() {
+            GenEvent::Text { index, text } => texts[index].push_str(&text),
+            GenEvent::Finished {
+                completion_tokens, ..
+            } => {
+                assert!(completion_tokens > 0);
+                done += 1;
+            }
+            e => panic!("unexpected {e:?}"),
+        }
+    }
+    texts
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_requests_complete_and_a_burst_overflows() {
+    let Some(b) = backend(2) else { return };
+    assert_eq!(b.models()[0].id, "SmolLM2-135M-Instruct.Q4_1");
+    let mut accepted = Vec::new();
+    let mut refused = 0;
+    for i in 0..40 {
+        let n = if i % 2 == 0 { 1 } else { 2 };
+        match b.generate(request("Name a colour.", 6, n)) {
+            Ok(rx) => accepted.push((rx, n)),
+            Err(BackendError::Overloaded { retry_after }) => {
+                assert!(retry_after >= 1);
+                refused += 1;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert!(
+        refused > 0,
+        "40 requests into a queue of 2 were all accepted"
+    );
+    assert!(accepted.len() >= 2);
+    for (rx, n) in accepted {
+        let texts = drain(rx, n).await;
+        assert!(texts.iter().all(|t| !t.is_empty()));
+    }
+    assert_eq!(b.queue_depth(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prompt_over_the_context_is_refused_naming_messages() {
+    let Some(b) = backend(4) else { return };
+    let long = "word ".repeat(10_000);
+    let mut rx = b.generate(request(&long, 4, 1)).unwrap();
+    match rx.recv().await {
+        Some(GenEvent::Failed(BackendError::Invalid { param, message })) => {
+            assert_eq!(param, "messages");
+            assert!(message.contains("context"), "{message}");
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_leaves_is_dropped_and_others_go_on() {
+    let Some(b) = backend(4) else { return };
+    let mut rx = b.generate(request("Write a long story.", 2000, 1)).unwrap();
+    assert!(matches!(rx.recv().await, Some(GenEvent::Started { .. })));
+    // The third piece of text comes from the second decode step, after the worker has
+    // counted the sequence.
+    for _ in 0..3 {
+        assert!(matches!(rx.recv().await, Some(GenEvent::Text { .. })));
+    }
+    assert_eq!(b.running_sequences(), 1);
+    drop(rx);
+    // 2000 tokens would take many seconds; the abandoned sequence leaves at the next step.
+    let t0 = std::time::Instant::now();
+    while b.running_sequences() > 0 {
+        assert!(
+            t0.elapsed().as_secs_f64() < 3.0,
+            "the abandoned sequence kept running"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let texts = drain(b.generate(request("Name a colour.", 4, 1)).unwrap(), 1).await;
+    assert!(!texts[0].is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn greedy_tokens_are_the_top_logprob() {
+    let Some(b) = backend(4) else { return };
+    let mut req = request("Name a colour.", 6, 1);
+    req.sampling.temperature = 0.0;
+    req.logprobs = Some(3);
+    let mut rx = b.generate(req).unwrap();
+    let mut entries = Vec::new();
+    let mut text = String::new();
+    loop {
+        match rx.recv().await.unwrap() {
+            GenEvent::Logprobs { entries: e, .. } => entries.extend(e),
+            GenEvent::Text { text: t, .. } => text.push_str(&t),
+            GenEvent::Finished {
+                completion_tokens, ..
+            } => {
+                assert_eq!(entries.len(), completion_tokens);
+                break;
+            }
+            GenEvent::Started { .. } => {}
+            GenEvent::Failed(e) => panic!("{e}"),
+        }
+    }
+    assert!(!entries.is_empty());
+    for e in &entries {
+        assert_eq!(e.top_logprobs.len(), 3);
+        assert_eq!(
+            e.top_logprobs[0].token, e.token,
+            "greedy takes the likeliest token"
+        );
+        assert!(e.logprob <= 0.0 && (e.logprob - e.top_logprobs[0].logprob).abs() < 1e-6);
+        assert!(e.top_logprobs[1].logprob <= e.top_logprobs[0].logprob);
+        let mass: f32 = e.top_logprobs.iter().map(|t| t.logprob.exp()).sum();
+        assert!(mass <= 1.0 + 1e-4);
+    }
+    let joined: String = entries.iter().map(|e| e.token.as_str()).collect();
+    assert_eq!(joined, text);
+}

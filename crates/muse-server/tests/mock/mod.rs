@@ -1,0 +1,159 @@
+//! A scripted [`Backend`] for route tests: fixed models, canned text, and switches for a full
+//! queue, a refused prompt and a slow stream that records whether it was cancelled.
+
+use muse_server::backend::{
+    Backend, BackendError, Embedded, EvalRequest, EvalScores, FinishReason, GenEvent, GenRequest,
+    Message, ModelCard, ModelKind, Moderation, Pending, Prompt, TokenLogprob, TopLogprob,
+};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::sync::{mpsc, oneshot};
+
+#[derive(Default)]
+pub struct Mock {
+    pub full: AtomicBool,
+    pub last: Mutex<Option<GenRequest>>,
+    /// Set when a slow stream saw its receiver dropped.
+    pub cancelled: Arc<AtomicBool>,
+}
+
+fn prompt_text(p: &Prompt) -> String {
+    match p {
+        Prompt::Text(t) => t.clone(),
+        Prompt::Chat(m) => m
+            .iter()
+            .map(|Message { content, .. }| content.as_str())
+            .collect(),
+    }
+}
+
+fn ready<T: Send + 'static>(v: Result<T, BackendError>) -> Pending<T> {
+    let (tx, rx) = oneshot::channel();
+    let _ = tx.send(v);
+    rx
+}
+
+impl Backend for Mock {
+    fn models(&self) -> Vec<ModelCard> {
+        vec![
+            ModelCard {
+                id: "mock-text".into(),
+                kind: ModelKind::Text,
+            },
+            ModelCard {
+                id: "mock-embed".into(),
+                kind: ModelKind::Embedding,
+            },
+        ]
+    }
+
+    fn generate(&self, req: GenRequest) -> Result<mpsc::UnboundedReceiver<GenEvent>, BackendError> {
+        if self.full.load(Ordering::SeqCst) {
+            return Err(BackendError::Overloaded { retry_after: 2 });
+        }
+        let text = prompt_text(&req.prompt);
+        let n = req.n;
+        let logprobs = req.logprobs;
+        *self.last.lock().unwrap() = Some(req);
+        let (tx, rx) = mpsc::unbounded_channel();
+        if text.contains("TOO LONG") {
+            let _ = tx.send(GenEvent::Failed(BackendError::Invalid {
+                param: "messages".into(),
+                message: "the prompt has 9000 tokens but the model's context is 8192".into(),
+            }));
+            return Ok(rx);
+        }
+        let _ = tx.send(GenEvent::Started { prompt_tokens: 5 });
+        if text.contains("SLOW") {
+            let cancelled = self.cancelled.clone();
+            std::thread::spawn(move || {
+                for _ in 0..2000 {
+                    let ev = GenEvent::Text {
+                        index: 0,
+                        text: "tick ".into(),
+                    };
+                    if tx.send(ev).is_err() {
+                        cancelled.store(true, Ordering::SeqCst);
+                        return;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+            });
+            return Ok(rx);
+        }
+        for index in 0..n {
+            for piece in ["Hello", " world"] {
+                let _ = tx.send(GenEvent::Text {
+                    index,
+                    text: piece.into(),
+                });
+            }
+            if let Some(k) = logprobs {
+                let top = |token: &str, logprob| TopLogprob {
+                    token: token.into(),
+                    logprob,
+                    bytes: token.as_bytes().to_vec(),
+                };
+                let _ = tx.send(GenEvent::Logprobs {
+                    index,
+                    entries: vec![TokenLogprob {
+                        token: "Hello".into(),
+                        logprob: -0.5,
+                        bytes: b"Hello".to_vec(),
+                        top_logprobs: [top("Hello", -0.5), top("Hi", -1.5)]
+                            .into_iter()
+                            .take(k)
+                            .collect(),
+                    }],
+                });
+            }
+            let _ = tx.send(GenEvent::Finished {
+                index,
+                reason: FinishReason::Stop,
+                completion_tokens: 2,
+            });
+        }
+        Ok(rx)
+    }
+
+    fn embed(&self, _model: &str, texts: Vec<String>) -> Result<Pending<Embedded>, BackendError> {
+        Ok(ready(Ok(Embedded {
+            vectors: texts.iter().map(|_| vec![1.0, 2.0]).collect(),
+            prompt_tokens: texts.len() * 3,
+        })))
+    }
+
+    fn moderate(&self, texts: Vec<String>) -> Result<Pending<Vec<Moderation>>, BackendError> {
+        Ok(ready(Ok(texts
+            .iter()
+            .map(|t| {
+                let bad = t.contains("bomb");
+                Moderation {
+                    flagged: bad,
+                    category_scores: BTreeMap::from([(
+                        "weapons".to_string(),
+                        if bad { 0.9 } else { 0.0 },
+                    )]),
+                    categories: BTreeMap::from([("weapons".to_string(), bad)]),
+                    action: if bad { "block" } else { "allow" }.into(),
+                }
+            })
+            .collect())))
+    }
+
+    fn evaluate(&self, _req: EvalRequest) -> Result<Pending<EvalScores>, BackendError> {
+        Ok(ready(Ok(EvalScores {
+            coherence: 0.5,
+            fluency: 0.6,
+            relevance: 0.7,
+            creativity: 0.8,
+            overall: 0.6,
+            details: serde_json::json!({}),
+        })))
+    }
+
+    fn queue_depth(&self) -> usize {
+        0
+    }
+}

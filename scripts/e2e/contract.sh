@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Contract / fuzz run of `muse serve` against its own /openapi.json with schemathesis (PyPI
+# `schemathesis`, 4.x). Starts the server with small generation limits so that the thousands of
+# generated requests finish in about a minute, runs every check, and stops the server.
+#   scripts/e2e/contract.sh [PYTHON_BIN_DIR] [EXAMPLES]
+set -euo pipefail
+bin=${1:-/work/refenv/bin}
+examples=${2:-100}
+port=8183
+root=$(cd "$(dirname "$0")/../.." && pwd)
+"$root/target/release/muse" serve --port $port --max-tokens 8 --max-n 2 --timeout 30 &
+pid=$!
+trap 'kill $pid' EXIT
+for _ in $(seq 60); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.5; done
+"$bin/schemathesis" run "http://127.0.0.1:$port/openapi.json" --url "http://127.0.0.1:$port" \
+  --checks all --max-examples "$examples" --request-timeout 60
