@@ -5,8 +5,8 @@ use crate::commands::kb::Source;
 use crate::home::resolve_text_model;
 use crate::quality::QualityArgs;
 use anyhow::{Context, Result, bail};
-use muse_engine::{FinishReason, GenerateRequest, OptimizeRequest, SentenceEmbedderRef, TextModel};
-use muse_quality::{Evaluator, postprocess};
+use muse_engine::{GenerateRequest, OptimizeRequest, SentenceEmbedderRef, TextModel};
+use muse_quality::Evaluator;
 use muse_sample::SamplingParams;
 use std::io::Write;
 use std::ops::ControlFlow;
@@ -70,8 +70,8 @@ pub struct Args {
     /// With --min-score: at most this many rounds.
     #[arg(long, default_value_t = 3, value_name = "R")]
     max_rounds: usize,
-    /// Keep the raw output: no whitespace normalisation, duplicate-sentence removal, or trimming
-    /// of a sentence cut off by --max-tokens (applies to --json, --n and --best-of output).
+    /// With --best-of: keep the candidates raw — no whitespace normalisation, duplicate-sentence
+    /// removal, or trimming of a sentence cut off by --max-tokens.
     #[arg(long)]
     no_clean: bool,
     #[command(flatten)]
@@ -83,15 +83,6 @@ pub struct Args {
     /// Most prompt tokens the retrieved chunks may take (also capped by the context size).
     #[arg(long, default_value_t = 1024)]
     kb_tokens: usize,
-}
-
-/// The cleaned text (see `--no-clean`).
-fn clean(text: &str, finish: FinishReason, raw: bool) -> String {
-    if raw {
-        text.to_string()
-    } else {
-        postprocess(text, finish == FinishReason::Length).0
-    }
 }
 
 fn run_best_of(
@@ -252,10 +243,9 @@ pub fn run(a: Args) -> Result<()> {
             .iter()
             .enumerate()
             .map(|(i, c)| {
-                let text = clean(&c.text, c.finish_reason, a.no_clean);
                 serde_json::json!({
                     "index": i,
-                    "text": text,
+                    "text": c.text,
                     "tokens": c.tokens,
                     "finish_reason": c.finish_reason,
                     "seed": c.seed,
@@ -287,7 +277,7 @@ pub fn run(a: Args) -> Result<()> {
     if a.json {
         let g = model.generate(&req, |_| ControlFlow::Continue(()))?;
         let mut json = serde_json::json!({
-            "text": clean(&g.text, g.finish_reason, a.no_clean),
+            "text": g.text,
             "tokens": g.tokens,
             "finish_reason": g.finish_reason,
             "model": g.model,
