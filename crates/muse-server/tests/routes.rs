@@ -245,11 +245,6 @@ async fn validation_errors_name_the_field() {
             "at most 4",
         ),
         (
-            json!({"top_logprobs": 3}),
-            "top_logprobs",
-            "requires `logprobs: true`",
-        ),
-        (
             json!({"logprobs": true, "top_logprobs": 21}),
             "top_logprobs",
             "between 0 and 20",
@@ -603,6 +598,16 @@ async fn logprobs_are_reported_when_asked() {
     assert_eq!(content[0]["logprob"], -0.5);
     assert_eq!(content[0]["bytes"], json!([72, 101, 108, 108, 111]));
     assert_eq!(content[0]["top_logprobs"][1]["token"], "Hi");
+    // top_logprobs alone implies logprobs.
+    let (_, v) = send_json(
+        &app,
+        post("/v1/chat/completions", &chat(json!({"top_logprobs": 1}))),
+    )
+    .await;
+    assert_eq!(
+        v["choices"][0]["logprobs"]["content"][0]["top_logprobs"][0]["token"],
+        "Hello"
+    );
     // Not asked: null, and the backend is not asked either.
     let (_, v) = send_json(&app, post("/v1/chat/completions", &chat(json!({})))).await;
     assert!(v["choices"][0]["logprobs"].is_null());
