@@ -626,3 +626,17 @@ async fn logprobs_are_reported_when_asked() {
         json!([])
     );
 }
+
+#[tokio::test]
+async fn a_failure_after_the_stream_started_is_an_error_event_without_done() {
+    let (app, _) = app();
+    let body = json!({"model": "mock-text", "stream": true,
+        "messages": [{"role": "user", "content": "FAIL LATER"}]});
+    let (s, _, text) = send(&app, post("/v1/chat/completions", &body)).await;
+    assert_eq!(s, StatusCode::OK);
+    let data = sse_data(&text);
+    let last: Value = serde_json::from_str(data.last().unwrap()).unwrap();
+    assert_eq!(last["error"]["type"], "server_error", "{text}");
+    assert!(!text.contains("[DONE]"));
+    assert!(text.contains("Hel"));
+}
