@@ -290,6 +290,11 @@ async fn malformed_json_wrong_types_and_missing_fields() {
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
     assert_eq!(error_of(&v).1, "temperature");
 
+    let body = chat(json!({"stream": true, "stream_options": [true]}));
+    let (s, v) = send_json(&app, post("/v1/chat/completions", &body)).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(error_of(&v).1, "stream_options");
+
     let (s, v) = send_json(
         &app,
         post("/v1/chat/completions", &json!({"model": "mock-text"})),
