@@ -107,6 +107,26 @@ def main():
     status_line = got.split(b"\r\n")[0].decode(errors="replace")
     check(b" 408 " in got[:20], f"slow client: `{status_line}` after {time.time() - t0:.1f} s")
 
+    # Headers a byte per second: hyper's header timeout (10 s by default) closes the connection.
+    sock = socket.create_connection((u.hostname, u.port))
+    sock.settimeout(1.0)
+    t0, closed = time.time(), False
+    for byte in b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 100:
+        try:
+            sock.sendall(bytes([byte]))
+            if sock.recv(100) == b"":
+                closed = True
+                break
+        except socket.timeout:
+            pass
+        except OSError:
+            closed = True
+            break
+        if time.time() - t0 > 40:
+            break
+    sock.close()
+    check(closed, f"slow headers: connection closed after {time.time() - t0:.1f} s")
+
     # A client that disconnects mid-stream: the server cancels and keeps serving.
     sock = socket.create_connection((u.hostname, u.port))
     body = chat(stream=True, max_tokens=500).encode()

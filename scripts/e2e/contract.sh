@@ -12,5 +12,7 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 pid=$!
 trap 'kill $pid' EXIT
 for _ in $(seq 60); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.5; done
+# schemathesis keeps a cache in the working directory: run it from a scratch one.
+cd "$(mktemp -d)"
 "$bin/schemathesis" run "http://127.0.0.1:$port/openapi.json" --url "http://127.0.0.1:$port" \
   --checks all --max-examples "$examples" --request-timeout 60

@@ -96,6 +96,18 @@ def main():
     )
     check([c.index for c in r.choices] == [0, 1, 2], "chat: n=3 gives three choices")
 
+    r = client.chat.completions.create(
+        model=text_model,
+        messages=[{"role": "user", "content": "Name a colour."}],
+        max_tokens=6,
+        temperature=0,
+        logprobs=True,
+        top_logprobs=3,
+    )
+    lp = r.choices[0].logprobs.content
+    print("logprobs:", [(t.token, round(t.logprob, 3), [a.token for a in t.top_logprobs]) for t in lp])
+    check(len(lp) == r.usage.completion_tokens and all(t.top_logprobs[0].token == t.token for t in lp), "chat: logprobs, greedy token on top")
+
     r = client.completions.create(model=text_model, prompt="Once upon a time", max_tokens=12, temperature=0)
     print(f"completion: {r.choices[0].text!r}")
     check(r.object == "text_completion" and r.choices[0].text, "completions: text")

@@ -16,6 +16,8 @@ pub struct ServerConfig {
     /// Seconds a request may take until its response starts (408 after; a started stream is
     /// not cut).
     pub request_timeout_s: u64,
+    /// Seconds a client may take to send its request headers (the connection is closed after).
+    pub header_timeout_s: u64,
     /// Largest `n`.
     pub max_n: usize,
     /// Largest `max_tokens` / `max_completion_tokens`.
@@ -36,6 +38,7 @@ impl Default for ServerConfig {
             api_keys: Vec::new(),
             max_body_bytes: 2 * 1024 * 1024,
             request_timeout_s: 300,
+            header_timeout_s: 10,
             max_n: 8,
             max_tokens: 2048,
             default_max_tokens: 256,
@@ -83,6 +86,7 @@ impl ServerConfig {
             ("queue_capacity", self.queue_capacity),
             ("max_inputs", self.max_inputs),
             ("request_timeout_s", self.request_timeout_s as usize),
+            ("header_timeout_s", self.header_timeout_s as usize),
         ] {
             if v == 0 {
                 return Err(ConfigError(format!("`{name}` must be at least 1")));
@@ -93,6 +97,10 @@ impl ServerConfig {
 
     pub fn request_timeout(&self) -> Duration {
         Duration::from_secs(self.request_timeout_s)
+    }
+
+    pub fn header_timeout(&self) -> Duration {
+        Duration::from_secs(self.header_timeout_s)
     }
 }
 

@@ -82,12 +82,44 @@ pub fn router(backend: Arc<dyn Backend>, config: ServerConfig) -> Router {
         .with_state(state)
 }
 
-/// Serve `app` on `host:port` until Ctrl-C.
-pub async fn serve(app: Router, host: &str, port: u16) -> std::io::Result<()> {
+/// Serve `app` on `host:port` until Ctrl-C. Each connection is served by hyper with a limit on
+/// reading request headers (`header_timeout`: a client that trickles its headers is cut, which
+/// `axum::serve` does not do); bodies are bounded by the request timeout of [`router`].
+pub async fn serve(
+    app: Router,
+    host: &str,
+    port: u16,
+    header_timeout: std::time::Duration,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::server::conn::auto::Builder;
+    use hyper_util::service::TowerToHyperService;
+
     let listener = tokio::net::TcpListener::bind((host, port)).await?;
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await
+    let mut shutdown = std::pin::pin!(tokio::signal::ctrl_c());
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                // Out of file descriptors and the like: back off instead of spinning.
+                Err(_) => {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => return Ok(()),
+        };
+        let service = TowerToHyperService::new(app.clone());
+        tokio::spawn(async move {
+            let mut builder = Builder::new(TokioExecutor::new());
+            builder
+                .http1()
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_timeout);
+            // A failed connection (reset, timed out) concerns that client only.
+            let _ = builder
+                .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                .await;
+        });
+    }
 }

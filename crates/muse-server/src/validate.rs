@@ -192,18 +192,16 @@ pub fn model(state: &AppState, model: &str, kind: ModelKind) -> Result<(), ApiEr
     }
 }
 
-/// Chat's `logprobs` / `top_logprobs`: the number of alternatives to report, or `None`.
+/// Chat's `logprobs` / `top_logprobs`: the number of alternatives to report, or `None`. A positive
+/// `top_logprobs` implies `logprobs` (OpenAI refuses it alone; there is no reason to).
 pub fn logprobs(logprobs: bool, top_logprobs: Option<u64>) -> Result<Option<usize>, ApiError> {
     const MAX: u64 = 20;
     match (logprobs, top_logprobs) {
-        (false, Some(k)) if k > 0 => Err(ApiError::invalid(
-            "top_logprobs",
-            "`top_logprobs` requires `logprobs: true`",
-        )),
         (_, Some(k)) if k > MAX => Err(ApiError::invalid(
             "top_logprobs",
             format!("`top_logprobs` must be between 0 and {MAX}, got {k}"),
         )),
+        (false, Some(k)) if k > 0 => Ok(Some(k as usize)),
         (false, _) => Ok(None),
         (true, k) => Ok(Some(k.unwrap_or(0) as usize)),
     }

@@ -245,11 +245,6 @@ async fn validation_errors_name_the_field() {
             "at most 4",
         ),
         (
-            json!({"top_logprobs": 3}),
-            "top_logprobs",
-            "requires `logprobs: true`",
-        ),
-        (
             json!({"logprobs": true, "top_logprobs": 21}),
             "top_logprobs",
             "between 0 and 20",
@@ -294,6 +289,11 @@ async fn malformed_json_wrong_types_and_missing_fields() {
     .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
     assert_eq!(error_of(&v).1, "temperature");
+
+    let body = chat(json!({"stream": true, "stream_options": [true]}));
+    let (s, v) = send_json(&app, post("/v1/chat/completions", &body)).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(error_of(&v).1, "stream_options");
 
     let (s, v) = send_json(
         &app,
@@ -603,6 +603,16 @@ async fn logprobs_are_reported_when_asked() {
     assert_eq!(content[0]["logprob"], -0.5);
     assert_eq!(content[0]["bytes"], json!([72, 101, 108, 108, 111]));
     assert_eq!(content[0]["top_logprobs"][1]["token"], "Hi");
+    // top_logprobs alone implies logprobs.
+    let (_, v) = send_json(
+        &app,
+        post("/v1/chat/completions", &chat(json!({"top_logprobs": 1}))),
+    )
+    .await;
+    assert_eq!(
+        v["choices"][0]["logprobs"]["content"][0]["top_logprobs"][0]["token"],
+        "Hello"
+    );
     // Not asked: null, and the backend is not asked either.
     let (_, v) = send_json(&app, post("/v1/chat/completions", &chat(json!({})))).await;
     assert!(v["choices"][0]["logprobs"].is_null());
@@ -620,4 +630,18 @@ async fn logprobs_are_reported_when_asked() {
         lp[0]["choices"][0]["logprobs"]["content"][0]["top_logprobs"],
         json!([])
     );
+}
+
+#[tokio::test]
+async fn a_failure_after_the_stream_started_is_an_error_event_without_done() {
+    let (app, _) = app();
+    let body = json!({"model": "mock-text", "stream": true,
+        "messages": [{"role": "user", "content": "FAIL LATER"}]});
+    let (s, _, text) = send(&app, post("/v1/chat/completions", &body)).await;
+    assert_eq!(s, StatusCode::OK);
+    let data = sse_data(&text);
+    let last: Value = serde_json::from_str(data.last().unwrap()).unwrap();
+    assert_eq!(last["error"]["type"], "server_error", "{text}");
+    assert!(!text.contains("[DONE]"));
+    assert!(text.contains("Hel"));
 }

@@ -128,7 +128,7 @@ pub fn run(a: Args) -> Result<()> {
         .into_iter()
         .map(|m| m.id)
         .collect();
-    let (host, port) = (config.host.clone(), config.port);
+    let (host, port, header_timeout) = (config.host.clone(), config.port, config.header_timeout());
     let app = muse_server::router(Arc::new(backend), config);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -138,6 +138,6 @@ pub fn run(a: Args) -> Result<()> {
         "muse serve: http://{host}:{port}/ (models: {})",
         names.join(", ")
     );
-    rt.block_on(muse_server::serve(app, &host, port))
+    rt.block_on(muse_server::serve(app, &host, port, header_timeout))
         .with_context(|| format!("serving on {host}:{port}"))
 }

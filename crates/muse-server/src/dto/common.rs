@@ -54,11 +54,26 @@ pub struct SamplingFields {
     pub stream_options: Option<StreamOptions>,
 }
 
-/// `stream_options`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+/// `stream_options`: an object (serde's derive would also take an array for a struct).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StreamOptions {
-    #[serde(default)]
     pub include_usage: bool,
+}
+
+impl<'de> Deserialize<'de> for StreamOptions {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Fields {
+            #[serde(default)]
+            include_usage: bool,
+        }
+        let map = serde_json::Map::<String, serde_json::Value>::deserialize(d)?;
+        let f: Fields =
+            serde_json::from_value(serde_json::Value::Object(map)).map_err(D::Error::custom)?;
+        Ok(Self {
+            include_usage: f.include_usage,
+        })
+    }
 }
 
 fn integral(n: &serde_json::Number) -> Option<f64> {

@@ -183,12 +183,19 @@ impl Accepted {
                             None => continue,
                         }
                     }
-                    Some(GenEvent::Failed(e)) => ApiError::from(e).body_json(),
+                    // After the status line has gone out, an error can only be an event of
+                    // its own, in OpenAI's error shape; the stream ends there, without [DONE].
+                    Some(GenEvent::Failed(e)) => {
+                        let _ = send(ApiError::from(e).body_json()).await;
+                        return;
+                    }
+                    None => {
+                        let _ = send(worker_gone().body_json()).await;
+                        return;
+                    }
                     Some(GenEvent::Started { .. }) => continue,
-                    None => worker_gone().body_json(),
                 };
-                let failed = data.starts_with("{\"error\"");
-                if !send(data).await || failed {
+                if !send(data).await {
                     return;
                 }
             }

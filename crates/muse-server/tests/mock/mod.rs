@@ -65,6 +65,16 @@ impl Backend for Mock {
             return Ok(rx);
         }
         let _ = tx.send(GenEvent::Started { prompt_tokens: 5 });
+        if text.contains("FAIL LATER") {
+            let _ = tx.send(GenEvent::Text {
+                index: 0,
+                text: "Hel".into(),
+            });
+            let _ = tx.send(GenEvent::Failed(BackendError::Internal(
+                "the model worker failed".into(),
+            )));
+            return Ok(rx);
+        }
         if text.contains("SLOW") {
             let cancelled = self.cancelled.clone();
             std::thread::spawn(move || {
