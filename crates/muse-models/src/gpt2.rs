@@ -416,30 +416,15 @@ impl Gpt2 {
                 *d = a + b;
             }
         }
-        for (l, block) in self.h.iter().enumerate() {
-            let h = block.ln_1.forward(&x);
-            let qkv = block.attn.c_attn.forward(&h);
+        self.run_blocks(&mut x, |l, qkv| {
             let keys = &mut cache.keys[l];
             let values = &mut cache.values[l];
             for row in qkv.chunks_exact(3 * c) {
                 keys.extend_from_slice(&row[c..2 * c]);
                 values.extend_from_slice(&row[2 * c..]);
             }
-            let att = self.attend(l, &qkv, past, keys, values);
-            let proj = block.attn.c_proj.forward(&att);
-            x.iter_mut().zip(&proj).for_each(|(a, b)| *a += b);
-
-            let h = block.ln_2.forward(&x);
-            let mut f = block.mlp.c_fc.forward(&h);
-            match cfg.activation {
-                Gpt2Activation::GeluTanh => f.iter_mut().for_each(|v| *v = gelu_tanh(*v)),
-                Gpt2Activation::GeluErf => f.iter_mut().for_each(|v| {
-                    *v = 0.5 * *v * (1.0 + erf_as(*v * std::f32::consts::FRAC_1_SQRT_2));
-                }),
-            }
-            let proj = block.mlp.c_proj.forward(&f);
-            x.iter_mut().zip(&proj).for_each(|(a, b)| *a += b);
-        }
+            self.attend(l, qkv, past, keys, values)
+        });
         cache.len = total;
         let x = self.ln_f.forward(&x);
         Ok(small_matmul(
@@ -497,28 +482,15 @@ impl Gpt2 {
                 *d = a + b;
             }
         }
-        for (l, block) in self.h.iter().enumerate() {
-            let h = block.ln_1.forward(&x);
-            let qkv = block.attn.c_attn.forward(&h);
+        self.run_blocks(&mut x, |l, qkv| {
             let mut att = Vec::with_capacity(tokens.len() * c);
             for (row, cache) in qkv.chunks_exact(3 * c).zip(caches.iter_mut()) {
                 cache.keys[l].extend_from_slice(&row[c..2 * c]);
                 cache.values[l].extend_from_slice(&row[2 * c..]);
                 att.extend(self.attend(l, row, cache.len, &cache.keys[l], &cache.values[l]));
             }
-            let proj = block.attn.c_proj.forward(&att);
-            x.iter_mut().zip(&proj).for_each(|(a, b)| *a += b);
-            let h = block.ln_2.forward(&x);
-            let mut f = block.mlp.c_fc.forward(&h);
-            match cfg.activation {
-                Gpt2Activation::GeluTanh => f.iter_mut().for_each(|v| *v = gelu_tanh(*v)),
-                Gpt2Activation::GeluErf => f.iter_mut().for_each(|v| {
-                    *v = 0.5 * *v * (1.0 + erf_as(*v * std::f32::consts::FRAC_1_SQRT_2));
-                }),
-            }
-            let proj = block.mlp.c_proj.forward(&f);
-            x.iter_mut().zip(&proj).for_each(|(a, b)| *a += b);
-        }
+            att
+        });
         for cache in caches.iter_mut() {
             cache.len += 1;
         }
@@ -530,6 +502,28 @@ impl Gpt2 {
             &self.lm_head,
             cfg.vocab_size,
         ))
+    }
+
+    /// Every block over the rows of `x`: `attend(layer, qkv)` stores the new keys and values where
+    /// they belong and returns the attention output for the rows of `qkv`.
+    fn run_blocks(&self, x: &mut [f32], mut attend: impl FnMut(usize, &[f32]) -> Vec<f32>) {
+        for (l, block) in self.h.iter().enumerate() {
+            let h = block.ln_1.forward(x);
+            let qkv = block.attn.c_attn.forward(&h);
+            let att = attend(l, &qkv);
+            let proj = block.attn.c_proj.forward(&att);
+            x.iter_mut().zip(&proj).for_each(|(a, b)| *a += b);
+            let h = block.ln_2.forward(x);
+            let mut f = block.mlp.c_fc.forward(&h);
+            match self.cfg.activation {
+                Gpt2Activation::GeluTanh => f.iter_mut().for_each(|v| *v = gelu_tanh(*v)),
+                Gpt2Activation::GeluErf => f.iter_mut().for_each(|v| {
+                    *v = 0.5 * *v * (1.0 + erf_as(*v * std::f32::consts::FRAC_1_SQRT_2));
+                }),
+            }
+            let proj = block.mlp.c_proj.forward(&f);
+            x.iter_mut().zip(&proj).for_each(|(a, b)| *a += b);
+        }
     }
 
     /// Causal attention of the new queries (rows of `qkv`, positions `past..`) over every cached
