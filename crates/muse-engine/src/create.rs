@@ -17,6 +17,7 @@ use muse_understand::{
 };
 use serde::Serialize;
 use serde_json::{Value, json};
+use std::collections::HashMap;
 use std::time::Instant;
 
 /// A retrieved passage and where it came from.
@@ -252,18 +253,27 @@ impl Pipeline<'_> {
         let constraints = u.constraints.clone();
         // Every candidate is screened: a blocked one fails the check and can only be chosen if
         // all are blocked — and then the output screen below refuses it.
+        // Their verdicts are kept, so the winner's is not computed twice.
         let screen_failed = std::cell::Cell::new(None);
+        let verdicts: std::cell::RefCell<HashMap<String, Verdict>> = Default::default();
+        let screen_ms = std::cell::Cell::new(0.0);
         let fit = |text: &str| fit_to_length(text, &constraints);
         let r: Optimized = self
             .lm
             .optimize_checked(&opt, self.evaluator, &fit, &|text| {
+                let t = Instant::now();
                 let safe = match self.screen(text, Stage::Output) {
-                    Ok(v) => v.action != Action::Block,
+                    Ok(v) => {
+                        let safe = v.action != Action::Block;
+                        verdicts.borrow_mut().insert(text.to_string(), v);
+                        safe
+                    }
                     Err(e) => {
                         screen_failed.set(Some(e.to_string()));
                         false
                     }
                 };
+                screen_ms.set(screen_ms.get() + ms(t));
                 safe && check_constraints(text, &constraints).passed
             })?;
         // Fail closed: a filter or audit error refuses the request.
@@ -310,12 +320,14 @@ impl Pipeline<'_> {
         }
 
         // Screen the output.
-        let t = Instant::now();
-        let output = self.safety.check_text(&best.text, Stage::Output)?;
+        let output = match verdicts.borrow_mut().remove(&best.text) {
+            Some(v) => v,
+            None => self.screen(&best.text, Stage::Output)?,
+        };
         let blocked_candidates = r.candidates.iter().filter(|c| !c.passed_checks).count();
         trace.push(entry(
             "safety",
-            input_ms + ms(t),
+            input_ms + screen_ms.get(),
             json!({"input": verdict_json(&input), "output": verdict_json(&output),
                    "candidates_failing_checks_or_screen": blocked_candidates,
                    "audit_log": self.audit.is_some()}),
