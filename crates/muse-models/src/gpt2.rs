@@ -22,6 +22,7 @@
 use crate::ModelError;
 use crate::bert_ops::{erf_as, pack_panels, small_matmul};
 use crate::safetensors_dir::SafetensorsDir;
+use crate::step_check::check_batch_step;
 use candle_core::{DType, Device};
 use candle_nn::VarBuilder;
 use std::path::Path;
@@ -445,26 +446,9 @@ impl Gpt2 {
         caches: &mut [&mut Gpt2Cache],
     ) -> Result<Vec<f32>, ModelError> {
         let cfg = &self.cfg;
-        if tokens.len() != caches.len() {
-            return Err(ModelError::Config(format!(
-                "a batch of {} tokens for {} caches",
-                tokens.len(),
-                caches.len()
-            )));
-        }
-        if let Some(&id) = tokens.iter().find(|&&t| t as usize >= cfg.vocab_size) {
-            return Err(ModelError::TokenOutOfRange {
-                id,
-                vocab: cfg.vocab_size,
-            });
-        }
+        let lens: Vec<usize> = caches.iter().map(|c| c.len).collect();
+        check_batch_step(tokens, &lens, cfg.vocab_size, cfg.n_positions)?;
         for cache in caches.iter() {
-            if cache.len + 1 > cfg.n_positions {
-                return Err(ModelError::ContextOverflow {
-                    tokens: cache.len + 1,
-                    context: cfg.n_positions,
-                });
-            }
             if cache.keys.len() != cfg.n_layer || cache.values.len() != cfg.n_layer {
                 return Err(ModelError::Config(format!(
                     "cache has {} layers, the model {}",

@@ -24,6 +24,7 @@ pub mod llama_hf;
 pub mod raw_safetensors;
 pub mod safetensors_dir;
 pub mod sentence_embedder;
+mod step_check;
 pub mod tokenizer;
 
 pub use bert::{BertConfig, BertConfigFile, BertModel, PackedBatch};

@@ -11,6 +11,7 @@
 use crate::error::ModelError;
 use crate::gguf::{GgufFile, TensorInfo};
 use crate::raw_safetensors::{RawSafetensors, RawTensor};
+use crate::step_check::check_batch_step;
 use muse_kernels::{GgmlType, MatmulScratch, QWeight, f32ops, matmul};
 use rayon::prelude::*;
 
@@ -565,29 +566,11 @@ impl Llama {
         logits: &mut Vec<f32>,
     ) -> Result<(), ModelError> {
         let cfg = &self.cfg;
-        if tokens.len() != caches.len() {
-            return Err(ModelError::Config(format!(
-                "a batch of {} tokens for {} caches",
-                tokens.len(),
-                caches.len()
-            )));
-        }
-        if let Some(&id) = tokens.iter().find(|&&t| t as usize >= cfg.vocab) {
-            return Err(ModelError::TokenOutOfRange {
-                id,
-                vocab: cfg.vocab,
-            });
-        }
+        let positions: Vec<usize> = caches.iter().map(|c| c.len).collect();
+        check_batch_step(tokens, &positions, cfg.vocab, cfg.context)?;
         for c in caches.iter_mut() {
-            if c.len + 1 > cfg.context {
-                return Err(ModelError::ContextOverflow {
-                    tokens: c.len + 1,
-                    context: cfg.context,
-                });
-            }
             c.reserve(c.len + 1, cfg.context)?;
         }
-        let positions: Vec<usize> = caches.iter().map(|c| c.len).collect();
         rayon::scope(|_| -> Result<(), ModelError> {
             let kvd = cfg.kv_dim();
             let hidden = self.run_layers(
