@@ -1,16 +1,15 @@
 //! Several independent samples of one prompt, decoded together: the prompt is prefilled once,
 //! its KV cache forked per sequence, and every step runs all unfinished sequences through one
-//! batched forward pass ([`muse_models::Llama::forward_batch`]).
+//! batched forward pass ([`muse_models::Llama::forward_batch`]) — the continuous-batching steps
+//! of [`TextModel::start_sequences`] and [`TextModel::step_batch`], run to the end.
 //!
 //! Choice `i` samples with seed `seed + i`, so choice 0 is what [`TextModel::generate`] gives with
 //! the same request, and a batch of N reproduces N single runs with consecutive seeds.
 
-use crate::causal::SeqCache;
+use crate::continuous::ActiveSeq;
 use crate::error::EngineError;
 use crate::generate::{FinishReason, GenerateRequest, per_s};
-use crate::sequence::Sequence;
 use crate::text_model::TextModel;
-use muse_models::LogitsMode;
 use serde::Serialize;
 use std::ops::ControlFlow;
 use std::time::Instant;
@@ -57,70 +56,28 @@ impl TextModel {
         req: &GenerateRequest,
         n: usize,
     ) -> Result<BatchGeneration, EngineError> {
-        if n == 0 || n > MAX_BATCH {
-            return Err(EngineError::InvalidParameter {
-                name: "n",
-                problem: format!("must be in 1..={MAX_BATCH}, got {n}"),
-            });
-        }
-        let (ids, budget) = self.prepare(req)?;
-        let seeds: Vec<u64> = (0..n as u64)
-            .map(|i| req.sampling.seed.wrapping_add(i))
-            .collect();
-        let mut seqs = seeds
-            .iter()
-            .map(|&seed| {
-                let mut params = req.sampling.clone();
-                params.seed = seed;
-                Sequence::new(params, req.stop.clone(), &ids, budget)
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-
+        let mut no_stream = |_: usize, _: &str| ControlFlow::Continue(());
+        // Prefill once, fork the cache, sample every first token: the continuous-batching start.
         let t0 = Instant::now();
-        let mut prompt_cache = self.lm.new_cache(ids.len() + budget.min(256));
-        let mut logits = Vec::new();
-        self.lm
-            .forward(&ids, &mut prompt_cache, LogitsMode::Last, &mut logits)?;
+        let (mut seqs, prompt_tokens) = self.start_sequences(req, n, &mut no_stream)?;
         let prefill_ms = t0.elapsed().as_secs_f64() * 1e3;
 
         let t1 = Instant::now();
-        let mut caches: Vec<SeqCache> = vec![prompt_cache; n];
-        let mut no_stream = |_: &str| ControlFlow::Continue(());
-        // The first token of every sequence comes from the shared prompt logits.
-        let mut next: Vec<Option<u32>> = Vec::with_capacity(n);
-        for seq in &mut seqs {
-            let mut row = logits.clone();
-            next.push(seq.step(&mut row, &self.tokenizer, &mut no_stream)?);
-        }
         let mut batch = self.lm.new_batch();
-        loop {
-            let active: Vec<usize> = (0..n).filter(|&i| next[i].is_some()).collect();
-            if active.is_empty() {
-                break;
-            }
-            let tokens: Vec<u32> = active.iter().filter_map(|&i| next[i]).collect();
-            let mut refs: Vec<&mut SeqCache> = caches
-                .iter_mut()
-                .enumerate()
-                .filter(|(i, _)| next[*i].is_some())
-                .map(|(_, c)| c)
-                .collect();
-            self.lm
-                .forward_batch(&tokens, &mut refs, &mut batch, &mut logits)?;
-            let vocab = logits.len() / active.len().max(1);
-            for (row, &i) in logits.chunks_exact_mut(vocab).zip(&active) {
-                next[i] = seqs[i].step(row, &self.tokenizer, &mut no_stream)?;
-            }
+        let mut logits = Vec::new();
+        while seqs.iter().any(|s| !s.is_finished()) {
+            let mut refs: Vec<&mut ActiveSeq> = seqs.iter_mut().collect();
+            self.step_batch(&mut refs, &mut batch, &mut logits, &mut no_stream)?;
         }
         let decode_ms = t1.elapsed().as_secs_f64() * 1e3;
         let choices: Vec<Choice> = seqs
             .iter()
-            .zip(&seeds)
-            .map(|(s, &seed)| Choice {
+            .enumerate()
+            .map(|(i, s)| Choice {
                 text: s.text().to_string(),
                 tokens: s.tokens(),
                 finish_reason: s.finish_reason(),
-                seed,
+                seed: req.sampling.seed.wrapping_add(i as u64),
             })
             .collect();
         let generated_tokens = choices.iter().map(|c| c.tokens).sum();
@@ -129,7 +86,7 @@ impl TextModel {
             model: self.name().to_string(),
             timings: BatchTimings {
                 load_ms: self.load_ms(),
-                prompt_tokens: ids.len(),
+                prompt_tokens,
                 prefill_ms,
                 decode_ms,
                 generated_tokens,
