@@ -16,7 +16,9 @@
 //! * [`dot`] — quantized-weight · quantized-activation dot products, runtime dispatched.
 //! * [`f32ops`] — the f32 vector primitives used by attention and the fallback path.
 //! * [`matmul`] — rows × tokens products, parallel over output rows.
+//! * [`conv2d`] — f32 2-D convolution as im2col + GEMM, with its backward pass (diffusion UNets).
 
+pub mod conv2d;
 pub mod cpu;
 pub mod dequant;
 pub mod dot;

@@ -16,6 +16,7 @@
 pub mod bert;
 mod bert_ops;
 pub mod catalog;
+pub mod conv_op;
 mod error;
 pub mod gguf;
 pub mod gpt2;
