@@ -1,0 +1,18 @@
+//! Muse's diffusion engine in the diffusers checkpoint format: noise schedulers behind one
+//! [`schedulers::Scheduler`] trait, the unconditional [`UNet2DModel`] (DDPM), the text-conditioned
+//! [`UNet2DConditionModel`] (Stable Diffusion), and the pipelines that run them.
+//!
+//! Every op in the UNets has a candle backward pass: built from a `VarMap`-backed `VarBuilder`
+//! they train with candle autograd. Every 2-D convolution goes through [`nn::Conv2d`].
+
+pub mod embeddings;
+pub mod error;
+pub mod loading;
+pub mod nn;
+pub mod resnet;
+pub mod transformer_2d;
+pub mod unet_2d_blocks;
+pub mod unet_2d_condition;
+
+pub use error::{DiffusionError, Result};
+pub use unet_2d_condition::{UNet2DConditionModel, UNet2DConditionModelConfig};

@@ -1,0 +1,61 @@
+//! The one 2-D convolution of muse-diffusion. Every convolution in every model goes through
+//! [`Conv2d::forward`], so its kernel can be replaced in one place (candle's `conv2d` for now; it has
+//! a backward pass, which training needs).
+
+use candle_core::{Result, Tensor};
+use candle_nn::VarBuilder;
+
+/// A 2-D convolution, PyTorch `nn.Conv2d` layout: `weight` [out, in, k, k], `bias` [out].
+#[derive(Debug, Clone)]
+pub struct Conv2d {
+    weight: Tensor,
+    bias: Option<Tensor>,
+    stride: usize,
+    padding: usize,
+}
+
+impl Conv2d {
+    /// Loads `weight` (and `bias` when `bias` is true) from `vb`.
+    pub fn new(
+        in_c: usize,
+        out_c: usize,
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+        bias: bool,
+        vb: VarBuilder,
+    ) -> Result<Self> {
+        // The init hints only matter for a `VarMap`-backed builder (training from scratch):
+        // PyTorch's defaults, Kaiming for the weight and U(±1/sqrt(fan_in)) for the bias.
+        let weight = vb.get_with_hints(
+            (out_c, in_c, kernel, kernel),
+            "weight",
+            candle_nn::init::DEFAULT_KAIMING_NORMAL,
+        )?;
+        let bound = 1.0 / ((in_c * kernel * kernel) as f64).sqrt();
+        let bias = if bias {
+            let init = candle_nn::Init::Uniform {
+                lo: -bound,
+                up: bound,
+            };
+            Some(vb.get_with_hints(out_c, "bias", init)?)
+        } else {
+            None
+        };
+        Ok(Self {
+            weight,
+            bias,
+            stride,
+            padding,
+        })
+    }
+
+    /// `x`: [B, in, H, W] -> [B, out, H', W'].
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let y = x.conv2d(&self.weight, self.padding, self.stride, 1, 1)?;
+        match &self.bias {
+            Some(b) => y.broadcast_add(&b.reshape((1, (), 1, 1))?),
+            None => Ok(y),
+        }
+    }
+}
