@@ -1,6 +1,8 @@
 //! The one 2-D convolution of muse-diffusion. Every convolution in every model goes through
-//! [`Conv2d::forward`], so its kernel can be replaced in one place (candle's `conv2d` for now; it has
-//! a backward pass, which training needs).
+//! [`Conv2d::forward`], which runs Muse's im2col + GEMM kernel ([`muse_models::conv_op`]): about
+//! 3× candle's CPU convolution forward, and with a backward pass that is GEMM-based too (candle's
+//! input gradient is a direct loop), which is what makes training a UNet on a CPU practical
+//! (`cargo run --release -p muse-models --example conv_bench`).
 
 use candle_core::{Result, Tensor};
 use candle_nn::VarBuilder;
@@ -52,7 +54,7 @@ impl Conv2d {
 
     /// `x`: [B, in, H, W] -> [B, out, H', W'].
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let y = x.conv2d(&self.weight, self.padding, self.stride, 1, 1)?;
+        let y = muse_models::conv_op::conv2d(x, &self.weight, self.stride, self.padding)?;
         match &self.bias {
             Some(b) => y.broadcast_add(&b.reshape((1, (), 1, 1))?),
             None => Ok(y),
