@@ -134,6 +134,18 @@ fn im2col(s: &Conv2dShape, img: &[f32], cols: &mut [f32]) {
                         continue;
                     }
                     let src = &plane[iy as usize * s.w..(iy as usize + 1) * s.w];
+                    if s.stride == 1 {
+                        // Output column ox reads input column ox + kx − pad: one contiguous
+                        // run, zero-filled where it falls in the padding.
+                        let shift = kx as isize - pad;
+                        let lo = (-shift).clamp(0, wo as isize) as usize;
+                        let hi = (s.w as isize - shift).clamp(lo as isize, wo as isize) as usize;
+                        out_row[..lo].fill(0.0);
+                        let start = (lo as isize + shift) as usize;
+                        out_row[lo..hi].copy_from_slice(&src[start..start + hi - lo]);
+                        out_row[hi..].fill(0.0);
+                        continue;
+                    }
                     for (ox, o) in out_row.iter_mut().enumerate() {
                         let ix = (ox * s.stride + kx) as isize - pad;
                         *o = if ix < 0 || ix >= s.w as isize {

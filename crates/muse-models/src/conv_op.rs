@@ -4,7 +4,7 @@
 //! candle's own CPU convolution is used as the reference in the tests below; the two agree to
 //! float rounding. On other devices, or for other dtypes, [`conv2d`] falls back to candle's.
 
-use candle_core::{CpuStorage, CustomOp2, Device, Layout, Result, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp2, CustomOp3, Device, Layout, Result, Shape, Tensor};
 use muse_kernels::conv2d::{Conv2dShape, conv2d_backward, conv2d_forward};
 
 struct Conv2dOp {
@@ -88,6 +88,63 @@ impl CustomOp2 for Conv2dOp {
     }
 }
 
+/// The same convolution with a per-channel bias added in the same pass (saves the broadcast add
+/// and, in the backward pass, candle's strided reduction for the bias gradient).
+impl CustomOp3 for Conv2dOp {
+    fn name(&self) -> &'static str {
+        "muse-conv2d-bias"
+    }
+
+    fn cpu_fwd(
+        &self,
+        xs: &CpuStorage,
+        xl: &Layout,
+        ws: &CpuStorage,
+        wl: &Layout,
+        bs: &CpuStorage,
+        bl: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (storage, shape) = CustomOp2::cpu_fwd(self, xs, xl, ws, wl)?;
+        let bias = contiguous(bs, bl, "bias")?;
+        let CpuStorage::F32(mut out) = storage else {
+            candle_core::bail!("conv2d: f32 output expected");
+        };
+        let (c_out, plane) = match shape.dims() {
+            &[_, c, h, w] => (c, h * w),
+            d => candle_core::bail!("conv2d: unexpected output shape {d:?}"),
+        };
+        if bias.len() != c_out {
+            candle_core::bail!(
+                "conv2d: bias has {} values for {c_out} channels",
+                bias.len()
+            );
+        }
+        for (i, chunk) in out.chunks_mut(plane).enumerate() {
+            let b = bias[i % c_out];
+            chunk.iter_mut().for_each(|v| *v += b);
+        }
+        Ok((CpuStorage::F32(out), shape))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _b: &Tensor,
+        res: &Tensor,
+        grad_res: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let (gx, gw) = CustomOp2::bwd(self, x, w, res, grad_res)?;
+        let (_, c_out, h, wd) = grad_res.dims4()?;
+        let g = grad_res.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
+        let mut gb = vec![0f32; c_out];
+        for (i, chunk) in g.chunks(h * wd).enumerate() {
+            gb[i % c_out] += chunk.iter().sum::<f32>();
+        }
+        Ok((gx, gw, Some(Tensor::from_vec(gb, c_out, x.device())?)))
+    }
+}
+
 /// `conv2d(x [b, c_in, h, w], weight [c_out, c_in, kh, kw])` with equal stride and padding on
 /// both axes, no dilation, no groups; differentiable. f32 CPU tensors take Muse's kernel; any
 /// other dtype or device takes candle's `conv2d`.
@@ -95,15 +152,38 @@ impl CustomOp2 for Conv2dOp {
 /// # Errors
 /// On mismatched shapes or a kernel larger than the padded input.
 pub fn conv2d(x: &Tensor, weight: &Tensor, stride: usize, padding: usize) -> Result<Tensor> {
+    conv2d_bias(x, weight, None, stride, padding)
+}
+
+/// [`conv2d`] plus an optional per-output-channel `bias [c_out]`, fused.
+///
+/// # Errors
+/// As [`conv2d`], or a bias of the wrong length.
+pub fn conv2d_bias(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    stride: usize,
+    padding: usize,
+) -> Result<Tensor> {
     let cpu_f32 = matches!(x.device(), Device::Cpu)
         && x.dtype() == candle_core::DType::F32
-        && weight.dtype() == candle_core::DType::F32;
+        && weight.dtype() == candle_core::DType::F32
+        && bias.is_none_or(|b| b.dtype() == candle_core::DType::F32);
     if !cpu_f32 {
-        return x.conv2d(weight, padding, stride, 1, 1);
+        let y = x.conv2d(weight, padding, stride, 1, 1)?;
+        return match bias {
+            Some(b) => y.broadcast_add(&b.reshape((1, (), 1, 1))?),
+            None => Ok(y),
+        };
     }
     let x = x.contiguous()?;
     let weight = weight.contiguous()?;
-    x.apply_op2(&weight, Conv2dOp { stride, padding })
+    let op = Conv2dOp { stride, padding };
+    match bias {
+        Some(b) => x.apply_op3(&weight, &b.contiguous()?, op),
+        None => x.apply_op2(&weight, op),
+    }
 }
 
 #[cfg(test)]
@@ -147,6 +227,27 @@ mod tests {
                     "{name} grad s{stride} p{padding} k{k}"
                 );
             }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn fused_bias_matches_a_broadcast_add() -> Result<()> {
+        let dev = Device::Cpu;
+        let x = Var::from_tensor(&Tensor::randn(0f32, 1.0, (2, 3, 6, 6), &dev)?)?;
+        let w = Var::from_tensor(&Tensor::randn(0f32, 1.0, (4, 3, 3, 3), &dev)?)?;
+        let b = Var::from_tensor(&Tensor::randn(0f32, 1.0, 4, &dev)?)?;
+        let fused = conv2d_bias(&x, &w, Some(&b), 1, 1)?;
+        let plain = conv2d(&x, &w, 1, 1)?.broadcast_add(&b.as_tensor().reshape((1, 4, 1, 1))?)?;
+        assert!(max_diff(&fused, &plain) < 1e-5);
+        let probe = Tensor::randn(0f32, 1.0, fused.shape(), &dev)?;
+        let g1 = fused.mul(&probe)?.sum_all()?.backward()?;
+        let g2 = plain.mul(&probe)?.sum_all()?.backward()?;
+        for v in [&x, &w, &b] {
+            let (Some(a), Some(c)) = (g1.get(v), g2.get(v)) else {
+                candle_core::bail!("missing gradient");
+            };
+            assert!(max_diff(a, c) < 1e-4);
         }
         Ok(())
     }

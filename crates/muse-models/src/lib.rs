@@ -20,6 +20,7 @@ pub mod conv_op;
 mod error;
 pub mod gguf;
 pub mod gpt2;
+pub mod group_norm_op;
 pub mod llama;
 pub mod llama_hf;
 pub mod raw_safetensors;

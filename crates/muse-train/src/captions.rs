@@ -47,14 +47,38 @@ const FASHION_NOUNS: [&[&str]; 10] = [
 
 /// Held-out phrasings per Fashion-MNIST class: none of these is a training caption.
 const FASHION_EVAL: [&[&str]; 10] = [
-    &["a short-sleeved cotton shirt with a round neck", "casual tee shirt", "plain crew neck top"],
+    &[
+        "a short-sleeved cotton shirt with a round neck",
+        "casual tee shirt",
+        "plain crew neck top",
+    ],
     &["jeans", "slacks for the office", "long pants"],
-    &["a warm knitted sweater with long sleeves", "woolly jumper for winter", "cardigan"],
+    &[
+        "a warm knitted sweater with long sleeves",
+        "woolly jumper for winter",
+        "cardigan",
+    ],
     &["an evening gown", "a sleeveless dress for a party", "frock"],
-    &["a winter overcoat", "a warm parka", "long coat with buttons"],
-    &["open summer shoes with straps", "flip-flop sandals", "beach sandal"],
-    &["a collared business shirt", "flannel shirt with buttons", "long-sleeved blouse"],
-    &["running shoe", "athletic shoes for jogging", "a canvas sneaker"],
+    &[
+        "a winter overcoat",
+        "a warm parka",
+        "long coat with buttons",
+    ],
+    &[
+        "open summer shoes with straps",
+        "flip-flop sandals",
+        "beach sandal",
+    ],
+    &[
+        "a collared business shirt",
+        "flannel shirt with buttons",
+        "long-sleeved blouse",
+    ],
+    &[
+        "running shoe",
+        "athletic shoes for jogging",
+        "a canvas sneaker",
+    ],
     &["a leather purse", "a tote bag for shopping", "shoulder bag"],
     &["a leather boot", "winter boots", "short boots with a heel"],
 ];
@@ -82,7 +106,10 @@ pub fn training_captions(source: &DataSource, classes: &[String]) -> Vec<Vec<Str
             .collect()
     };
     match source {
-        DataSource::FashionMnist => FASHION_NOUNS.iter().map(|n| fill(&OBJECT_TEMPLATES, n)).collect(),
+        DataSource::FashionMnist => FASHION_NOUNS
+            .iter()
+            .map(|n| fill(&OBJECT_TEMPLATES, n))
+            .collect(),
         DataSource::Mnist => DIGIT_WORDS
             .iter()
             .zip(0..)
@@ -108,7 +135,12 @@ pub fn evaluation_prompts(source: &DataSource) -> Option<Vec<Vec<String>>> {
         DataSource::Mnist => &DIGIT_EVAL,
         DataSource::Folder(_) => return None,
     };
-    Some(table.iter().map(|p| p.iter().map(|s| s.to_string()).collect()).collect())
+    Some(
+        table
+            .iter()
+            .map(|p| p.iter().map(|s| s.to_string()).collect())
+            .collect(),
+    )
 }
 
 #[cfg(test)]
@@ -118,8 +150,10 @@ mod tests {
     #[test]
     fn evaluation_prompts_are_never_training_captions() {
         for source in [DataSource::FashionMnist, DataSource::Mnist] {
-            let train: std::collections::HashSet<String> =
-                training_captions(&source, &[]).into_iter().flatten().collect();
+            let train: std::collections::HashSet<String> = training_captions(&source, &[])
+                .into_iter()
+                .flatten()
+                .collect();
             let eval = evaluation_prompts(&source).unwrap();
             assert_eq!(eval.len(), 10);
             for p in eval.iter().flatten() {
@@ -130,8 +164,10 @@ mod tests {
 
     #[test]
     fn the_issue_examples_are_training_captions() {
-        let fashion: Vec<String> =
-            training_captions(&DataSource::FashionMnist, &[]).into_iter().flatten().collect();
+        let fashion: Vec<String> = training_captions(&DataSource::FashionMnist, &[])
+            .into_iter()
+            .flatten()
+            .collect();
         assert!(fashion.contains(&"a photo of a sneaker".to_string()));
         let digits = training_captions(&DataSource::Mnist, &[]);
         assert!(digits[7].contains(&"a handwritten digit seven".to_string()));

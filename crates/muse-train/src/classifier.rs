@@ -10,8 +10,8 @@ use std::path::Path;
 
 use candle_core::{D, DType, Device, Module, Tensor};
 use candle_nn::{Linear, VarBuilder, VarMap};
-use rand::seq::SliceRandom;
 use rand::SeedableRng;
+use rand::seq::SliceRandom;
 
 use crate::data::ImageSet;
 use crate::optim::{AdamW, AdamWConfig};
@@ -61,8 +61,12 @@ impl Classifier {
         let conv = |x: &Tensor, w: &Tensor, b: &Tensor| -> candle_core::Result<Tensor> {
             conv2d(x, w, 1, 1)?.broadcast_add(&b.reshape((1, (), 1, 1))?)
         };
-        let x = conv(x, &self.conv1_w, &self.conv1_b)?.relu()?.max_pool2d(2)?;
-        let x = conv(&x, &self.conv2_w, &self.conv2_b)?.relu()?.max_pool2d(2)?;
+        let x = conv(x, &self.conv1_w, &self.conv1_b)?
+            .relu()?
+            .max_pool2d(2)?;
+        let x = conv(&x, &self.conv2_w, &self.conv2_b)?
+            .relu()?
+            .max_pool2d(2)?;
         Ok(self.fc1.forward(&x.flatten_from(1)?)?.relu()?)
     }
 
@@ -78,10 +82,20 @@ impl Classifier {
         let per = SIDE * SIDE;
         for start in (0..n).step_by(500) {
             let b = 500.min(n - start);
-            let x = Tensor::from_slice(&images[start * per..(start + b) * per], (b, 1, SIDE, SIDE), &Device::Cpu)?;
+            let x = Tensor::from_slice(
+                &images[start * per..(start + b) * per],
+                (b, 1, SIDE, SIDE),
+                &Device::Cpu,
+            )?;
             let f = self.features(&x)?;
             let logits = self.fc2.forward(&f)?;
-            labels.extend(logits.argmax(D::Minus1)?.to_vec1::<u32>()?.into_iter().map(|l| l as usize));
+            labels.extend(
+                logits
+                    .argmax(D::Minus1)?
+                    .to_vec1::<u32>()?
+                    .into_iter()
+                    .map(|l| l as usize),
+            );
             feats.extend(f.flatten_all()?.to_vec1::<f32>()?);
         }
         Ok((labels, feats))
@@ -103,7 +117,8 @@ impl Classifier {
             .map_err(|e| TrainError::malformed(&cfg_path, e.to_string()))?;
         let weights = dir.join("classifier.safetensors");
         // SAFETY: the file is memory-mapped read-only; Muse never writes it while loaded.
-        let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&weights], DType::F32, &Device::Cpu)? };
+        let vb =
+            unsafe { VarBuilder::from_mmaped_safetensors(&[&weights], DType::F32, &Device::Cpu)? };
         Self::new(&vb, cfg.classes)
     }
 }
@@ -119,7 +134,12 @@ pub struct ClassifierTraining {
 
 impl Default for ClassifierTraining {
     fn default() -> Self {
-        Self { epochs: 3, batch: 128, lr: 2e-3, seed: 0 }
+        Self {
+            epochs: 3,
+            batch: 128,
+            lr: 2e-3,
+            seed: 0,
+        }
     }
 }
 
@@ -135,11 +155,17 @@ pub fn train(
     if train.width != SIDE || train.height != SIDE {
         return Err(TrainError::InvalidParameter {
             name: "--data",
-            reason: format!("the classifier takes 28x28 images, these are {}x{}", train.width, train.height),
+            reason: format!(
+                "the classifier takes 28x28 images, these are {}x{}",
+                train.width, train.height
+            ),
         });
     }
     if opts.batch == 0 || opts.epochs == 0 {
-        return Err(TrainError::InvalidParameter { name: "--batch/--epochs", reason: "must be at least 1".into() });
+        return Err(TrainError::InvalidParameter {
+            name: "--batch/--epochs",
+            reason: "must be at least 1".into(),
+        });
     }
     let varmap = VarMap::new();
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
@@ -147,11 +173,20 @@ pub fn train(
     let params: Vec<(String, candle_core::Var)> = varmap
         .data()
         .lock()
-        .map_err(|_| TrainError::InvalidParameter { name: "varmap", reason: "poisoned lock".into() })?
+        .map_err(|_| TrainError::InvalidParameter {
+            name: "varmap",
+            reason: "poisoned lock".into(),
+        })?
         .iter()
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    let mut opt = AdamW::new(params, AdamWConfig { weight_decay: 1e-4, ..Default::default() })?;
+    let mut opt = AdamW::new(
+        params,
+        AdamWConfig {
+            weight_decay: 1e-4,
+            ..Default::default()
+        },
+    )?;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(opts.seed);
     let mut order: Vec<usize> = (0..train.len()).collect();
     let per_epoch = train.len().div_ceil(opts.batch);
@@ -160,7 +195,11 @@ pub fn train(
     for _ in 0..opts.epochs {
         order.shuffle(&mut rng);
         for idx in order.chunks(opts.batch) {
-            let x = Tensor::from_vec(train.batch_signed(idx), (idx.len(), 1, SIDE, SIDE), &Device::Cpu)?;
+            let x = Tensor::from_vec(
+                train.batch_signed(idx),
+                (idx.len(), 1, SIDE, SIDE),
+                &Device::Cpu,
+            )?;
             let y: Vec<u32> = idx.iter().map(|&i| train.labels[i] as u32).collect();
             let y = Tensor::new(y.as_slice(), &Device::Cpu)?;
             let loss = candle_nn::loss::cross_entropy(&model.logits(&x)?, &y)?;
@@ -179,7 +218,8 @@ pub fn train(
         height: SIDE,
         test_accuracy: Some(accuracy),
     };
-    let json = serde_json::to_string_pretty(&cfg).map_err(|e| TrainError::malformed(out, e.to_string()))?;
+    let json = serde_json::to_string_pretty(&cfg)
+        .map_err(|e| TrainError::malformed(out, e.to_string()))?;
     let cfg_path = out.join("classifier.json");
     std::fs::write(&cfg_path, json).map_err(|e| TrainError::io(&cfg_path, e))?;
     Ok((model, accuracy))

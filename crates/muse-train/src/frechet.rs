@@ -17,7 +17,10 @@ pub fn mean_cov(features: &[f32], dim: usize) -> Result<(Vec<f64>, Vec<f64>)> {
     if dim == 0 || features.len() % dim != 0 || features.len() / dim < 2 {
         return Err(TrainError::InvalidParameter {
             name: "features",
-            reason: format!("{} values is not at least two rows of {dim}", features.len()),
+            reason: format!(
+                "{} values is not at least two rows of {dim}",
+                features.len()
+            ),
         });
     }
     let n = features.len() / dim;
@@ -159,7 +162,9 @@ mod tests {
 
     #[test]
     fn identical_sets_are_at_distance_zero_and_shifts_add_their_square() {
-        let a: Vec<f32> = (0..300).map(|i| ((i * 37 % 101) as f32 / 50.0).sin()).collect();
+        let a: Vec<f32> = (0..300)
+            .map(|i| ((i * 37 % 101) as f32 / 50.0).sin())
+            .collect();
         assert!(frechet_distance_of(&a, &a, 3).unwrap().abs() < 1e-8);
         let shifted: Vec<f32> = a.iter().map(|x| x + 2.0).collect();
         // A pure shift by 2 in each of 3 dimensions: d² = 3·4.

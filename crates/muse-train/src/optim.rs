@@ -48,9 +48,21 @@ impl AdamW {
     /// `params` sorted by name, so checkpoints are stable.
     pub fn new(mut params: Vec<(String, Var)>, cfg: AdamWConfig) -> Result<Self> {
         params.sort_by(|a, b| a.0.cmp(&b.0));
-        let m = params.iter().map(|(_, p)| p.zeros_like()).collect::<candle_core::Result<Vec<_>>>()?;
-        let v = params.iter().map(|(_, p)| p.zeros_like()).collect::<candle_core::Result<Vec<_>>>()?;
-        Ok(Self { params, m, v, steps: 0, cfg })
+        let m = params
+            .iter()
+            .map(|(_, p)| p.zeros_like())
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        let v = params
+            .iter()
+            .map(|(_, p)| p.zeros_like())
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        Ok(Self {
+            params,
+            m,
+            v,
+            steps: 0,
+            cfg,
+        })
     }
 
     /// Optimiser steps taken so far.
@@ -108,27 +120,45 @@ impl AdamW {
             map.insert(format!("m.{name}"), self.m[i].clone());
             map.insert(format!("v.{name}"), self.v[i].clone());
         }
-        map.insert("steps".into(), Tensor::new(&[self.steps as u32], &candle_core::Device::Cpu)?);
+        map.insert(
+            "steps".into(),
+            Tensor::new(&[self.steps as u32], &candle_core::Device::Cpu)?,
+        );
         candle_core::safetensors::save(&map, path)?;
         Ok(())
     }
 
     /// Restores what [`save`](Self::save) wrote; every variable must be present with its shape.
     pub fn load(&mut self, path: &Path) -> Result<()> {
-        let map = candle_core::safetensors::load(path, &candle_core::Device::Cpu)
-            .map_err(|e| TrainError::IncompatibleCheckpoint { path: path.into(), reason: e.to_string() })?;
-        let incompatible = |reason: String| TrainError::IncompatibleCheckpoint { path: path.into(), reason };
+        let map = candle_core::safetensors::load(path, &candle_core::Device::Cpu).map_err(|e| {
+            TrainError::IncompatibleCheckpoint {
+                path: path.into(),
+                reason: e.to_string(),
+            }
+        })?;
+        let incompatible = |reason: String| TrainError::IncompatibleCheckpoint {
+            path: path.into(),
+            reason,
+        };
         for (i, (name, p)) in self.params.iter().enumerate() {
             for (prefix, slot) in [("m", &mut self.m[i]), ("v", &mut self.v[i])] {
                 let key = format!("{prefix}.{name}");
-                let t = map.get(&key).ok_or_else(|| incompatible(format!("no optimiser state for {name}")))?;
+                let t = map
+                    .get(&key)
+                    .ok_or_else(|| incompatible(format!("no optimiser state for {name}")))?;
                 if t.dims() != p.dims() {
-                    return Err(incompatible(format!("{key} has shape {:?}, the model {:?}", t.dims(), p.dims())));
+                    return Err(incompatible(format!(
+                        "{key} has shape {:?}, the model {:?}",
+                        t.dims(),
+                        p.dims()
+                    )));
                 }
                 *slot = t.clone();
             }
         }
-        let steps = map.get("steps").ok_or_else(|| incompatible("no step count".into()))?;
+        let steps = map
+            .get("steps")
+            .ok_or_else(|| incompatible("no step count".into()))?;
         self.steps = steps.to_vec1::<u32>()?.first().copied().unwrap_or(0) as usize;
         Ok(())
     }
@@ -165,7 +195,9 @@ impl Ema {
 
     /// Folds the current weights in, after optimiser step `step` (1-based).
     pub fn update(&mut self, params: &[(String, Var)], step: usize) -> Result<()> {
-        let decay = self.max_decay.min((1.0 + step as f64) / (10.0 + step as f64));
+        let decay = self
+            .max_decay
+            .min((1.0 + step as f64) / (10.0 + step as f64));
         for ((_, s), (_, p)) in self.shadow.iter_mut().zip(params) {
             *s = ((&*s * decay)? + (p.as_tensor() * (1.0 - decay))?)?;
         }
@@ -180,10 +212,12 @@ impl Ema {
     /// Replaces the averages with saved ones (on `--resume`).
     pub fn restore(&mut self, saved: &HashMap<String, Tensor>, path: &Path) -> Result<()> {
         for (name, s) in &mut self.shadow {
-            let t = saved.get(name).ok_or_else(|| TrainError::IncompatibleCheckpoint {
-                path: path.into(),
-                reason: format!("the EMA weights have no {name}"),
-            })?;
+            let t = saved
+                .get(name)
+                .ok_or_else(|| TrainError::IncompatibleCheckpoint {
+                    path: path.into(),
+                    reason: format!("the EMA weights have no {name}"),
+                })?;
             if t.dims() != s.dims() {
                 return Err(TrainError::IncompatibleCheckpoint {
                     path: path.into(),
@@ -217,7 +251,10 @@ mod tests {
         let w = Var::from_tensor(&Tensor::new(&[0f32, 10.0], &Device::Cpu)?)?;
         let mut opt = AdamW::new(
             vec![("w".into(), w.clone())],
-            AdamWConfig { weight_decay: 0.0, ..Default::default() },
+            AdamWConfig {
+                weight_decay: 0.0,
+                ..Default::default()
+            },
         )?;
         for _ in 0..400 {
             let loss = ((w.as_tensor() - 3.0)?.sqr()?.sum_all()? * 0.5)?;
@@ -233,7 +270,10 @@ mod tests {
         assert_eq!(fresh.steps(), 400);
         let other = Var::from_tensor(&Tensor::new(&[0f32, 1.0, 2.0], &Device::Cpu)?)?;
         let mut wrong = AdamW::new(vec![("w".into(), other)], AdamWConfig::default())?;
-        assert!(matches!(wrong.load(&path), Err(TrainError::IncompatibleCheckpoint { .. })));
+        assert!(matches!(
+            wrong.load(&path),
+            Err(TrainError::IncompatibleCheckpoint { .. })
+        ));
         Ok(())
     }
 }

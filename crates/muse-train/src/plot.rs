@@ -39,13 +39,29 @@ fn line(img: &mut RgbImage, (x0, y0): (i64, i64), (x1, y1): (i64, i64), color: R
 /// Writes the loss curve of `losses` (one per step) to `path`.
 pub fn loss_curve(losses: &[f32], path: &Path) -> Result<()> {
     let mut img = RgbImage::from_pixel(W, H, Rgb([255, 255, 255]));
-    let finite: Vec<f32> = losses.iter().copied().filter(|l| l.is_finite() && *l > 0.0).collect();
+    let finite: Vec<f32> = losses
+        .iter()
+        .copied()
+        .filter(|l| l.is_finite() && *l > 0.0)
+        .collect();
     if finite.len() >= 2 {
-        let lo = finite.iter().copied().fold(f32::INFINITY, f32::min).log10().floor();
-        let hi = finite.iter().copied().fold(0.0, f32::max).log10().ceil().max(lo + 1.0);
+        let lo = finite
+            .iter()
+            .copied()
+            .fold(f32::INFINITY, f32::min)
+            .log10()
+            .floor();
+        let hi = finite
+            .iter()
+            .copied()
+            .fold(0.0, f32::max)
+            .log10()
+            .ceil()
+            .max(lo + 1.0);
         let (pw, ph) = ((W - 2 * MARGIN) as f32, (H - 2 * MARGIN) as f32);
         let to_y = |l: f32| (MARGIN as f32 + ph * (hi - l.max(1e-12).log10()) / (hi - lo)) as i64;
-        let to_x = |i: usize| (MARGIN as f32 + pw * i as f32 / (losses.len() - 1).max(1) as f32) as i64;
+        let to_x =
+            |i: usize| (MARGIN as f32 + pw * i as f32 / (losses.len() - 1).max(1) as f32) as i64;
         let grid = Rgb([225, 225, 225]);
         let mut decade = lo;
         while decade <= hi {
@@ -54,8 +70,18 @@ pub fn loss_curve(losses: &[f32], path: &Path) -> Result<()> {
             decade += 1.0;
         }
         let axis = Rgb([0, 0, 0]);
-        line(&mut img, (MARGIN as i64, MARGIN as i64), (MARGIN as i64, (H - MARGIN) as i64), axis);
-        line(&mut img, (MARGIN as i64, (H - MARGIN) as i64), ((W - MARGIN) as i64, (H - MARGIN) as i64), axis);
+        line(
+            &mut img,
+            (MARGIN as i64, MARGIN as i64),
+            (MARGIN as i64, (H - MARGIN) as i64),
+            axis,
+        );
+        line(
+            &mut img,
+            (MARGIN as i64, (H - MARGIN) as i64),
+            ((W - MARGIN) as i64, (H - MARGIN) as i64),
+            axis,
+        );
         let raw = Rgb([190, 190, 190]);
         let mean = Rgb([30, 90, 200]);
         let window = (losses.len() / 50).max(1);
@@ -84,5 +110,6 @@ pub fn loss_curve(losses: &[f32], path: &Path) -> Result<()> {
             prev_mean = Some(m);
         }
     }
-    img.save(path).map_err(|e| TrainError::Image(format!("{}: {e}", path.display())))
+    img.save(path)
+        .map_err(|e| TrainError::Image(format!("{}: {e}", path.display())))
 }

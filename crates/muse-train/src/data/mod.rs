@@ -156,6 +156,9 @@ mod tests {
     #[test]
     fn unknown_source_names_the_choices() {
         let err = DataSource::parse("cifar-10").unwrap_err().to_string();
-        assert!(err.contains("fashion-mnist") && err.contains("mnist"), "{err}");
+        assert!(
+            err.contains("fashion-mnist") && err.contains("mnist"),
+            "{err}"
+        );
     }
 }

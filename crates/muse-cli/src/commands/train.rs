@@ -1,0 +1,216 @@
+//! `muse train`: Muse trains its own small models in Rust.
+//!
+//! * `muse train diffusion` — a text-conditioned UNet on Fashion-MNIST, MNIST or a folder of
+//!   class folders; writes a diffusers-style folder `muse image --model DIR` loads.
+//! * `muse train classifier` — the CNN that judges generated images (`muse train evaluate`).
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use muse_models::SentenceEmbedder;
+use muse_train::TrainError;
+use muse_train::data::{DataSource, Split};
+use muse_train::diffusion::{DiffusionTraining, StepInfo};
+
+use crate::home::{muse_home, resolve_embedding_model};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(subcommand)]
+    what: What,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum What {
+    /// Train a text-conditioned diffusion UNet (ε-prediction MSE, AdamW, EMA, warm-up + cosine).
+    Diffusion(DiffusionArgs),
+    /// Train the 28x28 image classifier used to evaluate generated images.
+    Classifier(ClassifierArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct DiffusionArgs {
+    /// `fashion-mnist`, `mnist`, or a folder of class sub-folders of PNG images.
+    #[arg(long, default_value = "fashion-mnist")]
+    data: String,
+    /// Optimiser steps.
+    #[arg(long, default_value_t = 3000)]
+    steps: usize,
+    /// Images per step.
+    #[arg(long, default_value_t = 64)]
+    batch: usize,
+    /// Peak learning rate (after warm-up; cosine decay to a tenth of it).
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f64,
+    /// Warm-up steps.
+    #[arg(long, default_value_t = 200)]
+    warmup: usize,
+    /// EMA decay of the exported weights.
+    #[arg(long, default_value_t = 0.999)]
+    ema_decay: f64,
+    /// Write a checkpoint every K steps.
+    #[arg(long, default_value_t = 250)]
+    checkpoint_every: usize,
+    /// Share of captions replaced by the empty condition (for classifier-free guidance).
+    #[arg(long, default_value_t = 0.1)]
+    caption_dropout: f64,
+    /// Channels of the UNet's three levels, e.g. 32,64,64.
+    #[arg(long, value_delimiter = ',', default_value = "32,64,64")]
+    channels: Vec<usize>,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Output folder (diffusers layout; checkpoints in OUT/training/).
+    #[arg(long)]
+    out: PathBuf,
+    /// Continue from OUT/training/latest.
+    #[arg(long)]
+    resume: bool,
+    /// Sentence-embedding model for the captions (default: all-MiniLM-L6-v2).
+    #[arg(long)]
+    embedding_model: Option<String>,
+    /// Print the final report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args, Debug)]
+struct ClassifierArgs {
+    /// `fashion-mnist`, `mnist`, or a folder of class sub-folders of 28x28 PNG images.
+    #[arg(long, default_value = "fashion-mnist")]
+    data: String,
+    #[arg(long, default_value_t = 3)]
+    epochs: usize,
+    #[arg(long, default_value_t = 128)]
+    batch: usize,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Output folder (classifier.safetensors + classifier.json).
+    #[arg(long)]
+    out: PathBuf,
+}
+
+pub fn run(a: Args) -> Result<()> {
+    match a.what {
+        What::Diffusion(d) => diffusion(d),
+        What::Classifier(c) => classifier(c),
+    }
+}
+
+fn bar(total: usize) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::new(total as u64);
+    if let Ok(style) = ProgressStyle::with_template(
+        "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg} (eta {eta})",
+    ) {
+        pb.set_style(style);
+    }
+    pb
+}
+
+fn datasets_dir() -> PathBuf {
+    muse_home().join("datasets")
+}
+
+fn diffusion(a: DiffusionArgs) -> Result<()> {
+    let channels: [usize; 3] = a
+        .channels
+        .as_slice()
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("--channels needs exactly three values, e.g. 32,64,64"))?;
+    let opts = DiffusionTraining {
+        data: DataSource::parse(&a.data)?,
+        steps: a.steps,
+        batch: a.batch,
+        lr: a.lr,
+        warmup: a.warmup,
+        ema_decay: a.ema_decay,
+        checkpoint_every: a.checkpoint_every,
+        caption_dropout: a.caption_dropout,
+        max_grad_norm: 1.0,
+        seed: a.seed,
+        channels,
+        out: a.out.clone(),
+        resume: a.resume,
+    };
+    let dir = resolve_embedding_model(a.embedding_model.as_deref())?;
+    let embedder =
+        SentenceEmbedder::load(&dir).with_context(|| format!("loading {}", dir.display()))?;
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let embed = |texts: &[&str]| -> Result<Vec<Vec<f32>>, TrainError> {
+        Ok(embedder.embed(texts)?.vectors)
+    };
+    let pb = bar(opts.steps);
+    let log_plain = !std::io::stderr().is_terminal();
+    let report =
+        muse_train::diffusion::train(&opts, &datasets_dir(), &embed, &name, |s: &StepInfo| {
+            pb.set_position(s.step as u64);
+            pb.set_message(format!(
+                "loss {:.4} · {:.1} img/s · lr {:.1e}",
+                s.loss, s.images_per_sec, s.lr
+            ));
+            if log_plain && (s.step % 50 == 0 || s.step == s.total) {
+                eprintln!(
+                    "step {}/{} loss {:.4} {:.1} img/s",
+                    s.step, s.total, s.loss, s.images_per_sec
+                );
+            }
+        });
+    pb.finish_and_clear();
+    let report = report?;
+    if a.json {
+        use std::io::Write;
+        writeln!(
+            std::io::stdout().lock(),
+            "{}",
+            serde_json::to_string_pretty(&report)?
+        )?;
+    } else {
+        eprintln!(
+            "trained {} steps ({} images, {:.1} img/s, {:.0} s); final loss {:.4}; model in {}",
+            report.steps,
+            report.images_seen,
+            report.images_per_sec,
+            report.seconds,
+            report.final_loss,
+            report.model_dir.display()
+        );
+    }
+    Ok(())
+}
+
+fn classifier(a: ClassifierArgs) -> Result<()> {
+    let source = DataSource::parse(&a.data)?;
+    let train = source.load(&datasets_dir(), Split::Train)?;
+    let test = source.load(&datasets_dir(), Split::Test)?;
+    let opts = muse_train::classifier::ClassifierTraining {
+        epochs: a.epochs,
+        batch: a.batch,
+        seed: a.seed,
+        ..Default::default()
+    };
+    let pb = bar(train.len().div_ceil(a.batch.max(1)) * a.epochs);
+    let t0 = std::time::Instant::now();
+    let result =
+        muse_train::classifier::train(&train, &test, &opts, &a.out, |step, _total, loss| {
+            pb.set_position(step as u64);
+            pb.set_message(format!("loss {loss:.4}"));
+        });
+    pb.finish_and_clear();
+    let (_, accuracy) = result?;
+    eprintln!(
+        "classifier trained in {:.0} s on {} images; test accuracy {:.2}% on {} images; saved to {}",
+        t0.elapsed().as_secs_f64(),
+        train.len(),
+        accuracy * 100.0,
+        test.len(),
+        a.out.display()
+    );
+    Ok(())
+}
