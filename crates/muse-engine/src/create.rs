@@ -89,6 +89,37 @@ pub struct Created {
     pub warnings: Vec<String>,
 }
 
+impl Created {
+    /// The JSON of `muse create --json` and `POST /v1/create`: `{"task", "constraints",
+    /// "content", "scores", "checks", "trace", "warnings", "sources"?, "images"?}`.
+    pub fn to_json(&self) -> Value {
+        let mut out = json!({
+            "task": self.task,
+            "constraints": self.constraints,
+            "content": self.content,
+            "scores": self.scores.as_ref().map(|s| json!({
+                "coherence": s.coherence, "fluency": s.fluency, "relevance": s.relevance,
+                "creativity": s.creativity, "overall": s.overall,
+            })),
+            "checks": self.checks,
+            "trace": self.trace,
+            "warnings": self.warnings,
+        });
+        if !self.sources.is_empty() {
+            out["sources"] = json!(self.sources);
+        }
+        if self.task.wants_image() {
+            out["images"] = json!([]);
+        }
+        out
+    }
+
+    /// The JSON of `--plan-only`: `{"task", "constraints", "plan"}`.
+    pub fn plan_json(&self) -> Value {
+        json!({"task": self.task, "constraints": self.constraints, "plan": self.plan})
+    }
+}
+
 /// The models and filters the pipeline runs with.
 pub struct Pipeline<'a> {
     pub lm: &'a TextModel,

@@ -167,6 +167,22 @@ pub struct EvalScores {
     pub details: serde_json::Value,
 }
 
+/// A validated `POST /v1/create` request: the whole pipeline (understand, generate best-of-N,
+/// evaluate, refine, screen) on one prompt.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreateJob {
+    pub prompt: String,
+    /// Candidates per round.
+    pub best_of: usize,
+    /// Refinement rounds at most.
+    pub max_rounds: usize,
+    /// Another round runs while the best candidate scores below this.
+    pub min_score: Option<f64>,
+    pub sampling: SamplingParams,
+    /// Stop after understanding and planning.
+    pub plan_only: bool,
+}
+
 /// The models behind the server.
 pub trait Backend: Send + Sync + 'static {
     /// The models served.
@@ -183,6 +199,15 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Quality scores of an answer.
     fn evaluate(&self, req: EvalRequest) -> Result<Pending<EvalScores>, BackendError>;
+
+    /// Run the full pipeline; the answer is the JSON of `muse create --json` (or of
+    /// `--plan-only`).
+    fn create(&self, req: CreateJob) -> Result<Pending<serde_json::Value>, BackendError> {
+        let _ = req;
+        Err(BackendError::Unavailable(
+            "this server does not run the content pipeline".into(),
+        ))
+    }
 
     /// Requests waiting in the queue (for `/metrics`).
     fn queue_depth(&self) -> usize;

@@ -56,6 +56,7 @@ pub fn router(backend: Arc<dyn Backend>, config: ServerConfig) -> Router {
         .route("/embeddings", post(embeddings::handler))
         .route("/moderations", post(quality::moderations))
         .route("/evaluate", post(quality::evaluate))
+        .route("/create", post(quality::create))
         .route("/images/generations", post(info::images))
         .route("/kb/{*rest}", get(info::kb).post(info::kb))
         .route_layer(axum::middleware::from_fn_with_state(

@@ -175,3 +175,61 @@ async fn greedy_tokens_are_the_top_logprob() {
     let joined: String = entries.iter().map(|e| e.token.as_str()).collect();
     assert_eq!(joined, text);
 }
+
+/// `POST /v1/create`'s backend call runs the real pipeline: the task is understood, the content
+/// is generated, scored and traced; and without the embedding model it says what is missing.
+#[tokio::test]
+async fn create_runs_the_whole_pipeline() {
+    let Some(without) = backend(4) else { return };
+    let job = muse_server::backend::CreateJob {
+        prompt: "Write a short ad for a waterproof running shoe, under 40 words".into(),
+        best_of: 1,
+        max_rounds: 1,
+        min_score: None,
+        sampling: SamplingParams {
+            seed: 1,
+            ..SamplingParams::default()
+        },
+        plan_only: false,
+    };
+    let err = muse_server::backend::wait(without.create(job.clone()).unwrap())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, BackendError::Unavailable(ref m) if m.contains("embedding")),
+        "{err:?}"
+    );
+    let Some(minilm) = muse_test_utils::packaged(muse_test_utils::MINILM) else {
+        return;
+    };
+    let gguf = muse_test_utils::packaged(muse_test_utils::SMOLLM2).unwrap();
+    let load = Box::new(move || {
+        Ok(Models {
+            text: muse_engine::TextModel::load(&gguf).map_err(|e| e.to_string())?,
+            embedder: Some(
+                muse_models::SentenceEmbedder::load(&minilm).map_err(|e| e.to_string())?,
+            ),
+            weights: muse_quality::Weights::default(),
+        })
+    });
+    let b = MuseBackend::start(load, muse_safety::FilterChain::builtin().unwrap(), 4).unwrap();
+    let v = muse_server::backend::wait(b.create(job).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(v["task"], "ad", "{v}");
+    assert!(
+        v["content"].as_str().is_some_and(|c| !c.trim().is_empty()),
+        "{v}"
+    );
+    let overall = v["scores"]["overall"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&overall));
+    let stages: Vec<&str> = v["trace"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["stage"].as_str())
+        .collect();
+    for s in ["understand", "generate", "evaluate", "safety"] {
+        assert!(stages.contains(&s), "{s} missing from {stages:?}");
+    }
+}

@@ -473,6 +473,42 @@ async fn moderations_and_evaluate() {
 }
 
 #[tokio::test]
+async fn create_runs_the_pipeline_and_validates_its_fields() {
+    let (app, _) = app();
+    let body = json!({"prompt": "Write a short ad for a running shoe", "best_of": 3, "seed": 7});
+    let (s, v) = send_json(&app, post("/v1/create", &body)).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        v["content"],
+        "made for: Write a short ad for a running shoe"
+    );
+    assert_eq!(
+        (v["best_of"].as_u64(), v["max_rounds"].as_u64()),
+        (Some(3), Some(2))
+    );
+    assert_eq!(v["seed"], 7);
+    assert_eq!(v["plan_only"], false);
+    for (bad, field) in [
+        (json!({"prompt": "   "}), "prompt"),
+        (json!({"prompt": "an ad", "best_of": 0}), "best_of"),
+        (json!({"prompt": "an ad", "best_of": 9}), "best_of"),
+        (json!({"prompt": "an ad", "max_rounds": 99}), "max_rounds"),
+        (json!({"prompt": "an ad", "min_score": 1.5}), "min_score"),
+        (json!({"prompt": "an ad", "temperature": -1}), "temperature"),
+    ] {
+        let (s, v) = send_json(&app, post("/v1/create", &bad)).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}: {v}");
+        assert_eq!(error_of(&v).1, field, "{bad}");
+    }
+    let (s, _) = send_json(
+        &app,
+        post("/v1/create", &json!({"prompt": "x", "kb": "docs"})),
+    )
+    .await;
+    assert!(s.is_client_error(), "an unknown field is refused, got {s}");
+}
+
+#[tokio::test]
 async fn unsupported_and_unknown_routes_are_openai_errors() {
     let (app, _) = app();
     let (s, v) = send_json(

@@ -131,31 +131,11 @@ pub fn run(a: Args) -> Result<()> {
     let c = pipeline.create(&req)?;
     let mut out = std::io::stdout().lock();
     if a.plan_only {
-        let json =
-            serde_json::json!({"task": c.task, "constraints": c.constraints, "plan": c.plan});
-        writeln!(out, "{json}")?;
+        writeln!(out, "{}", c.plan_json())?;
         return Ok(());
     }
     if a.json {
-        let mut json = serde_json::json!({
-            "task": c.task,
-            "constraints": c.constraints,
-            "content": c.content,
-            "scores": c.scores.as_ref().map(|s| serde_json::json!({
-                "coherence": s.coherence, "fluency": s.fluency, "relevance": s.relevance,
-                "creativity": s.creativity, "overall": s.overall,
-            })),
-            "checks": c.checks,
-            "trace": c.trace,
-            "warnings": c.warnings,
-        });
-        if !c.sources.is_empty() {
-            json["sources"] = serde_json::json!(c.sources);
-        }
-        if c.task.wants_image() {
-            json["images"] = serde_json::json!([]);
-        }
-        writeln!(out, "{json}")?;
+        writeln!(out, "{}", c.to_json())?;
     } else {
         writeln!(out, "{}", c.content.unwrap_or_default())?;
         for w in &c.warnings {

@@ -43,3 +43,22 @@ pub struct EvaluateRequest {
     #[serde(default)]
     pub passages: Vec<String>,
 }
+
+/// Body of Muse's `POST /v1/create`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateBody {
+    /// What to make, in plain words.
+    pub prompt: String,
+    /// Candidates per round (default 2).
+    pub best_of: Option<u64>,
+    /// Refinement rounds at most (default 2).
+    pub max_rounds: Option<u64>,
+    /// Another round runs while the best candidate scores below this (0..1).
+    pub min_score: Option<f64>,
+    pub temperature: Option<f64>,
+    pub seed: Option<u64>,
+    /// Stop after understanding and planning.
+    #[serde(default)]
+    pub plan_only: bool,
+}

@@ -8,8 +8,8 @@
 mod worker;
 
 use crate::backend::{
-    Backend, BackendError, Embedded, EvalRequest, EvalScores, GenEvent, GenRequest, ModelCard,
-    ModelKind, Moderation, Pending,
+    Backend, BackendError, CreateJob, Embedded, EvalRequest, EvalScores, GenEvent, GenRequest,
+    ModelCard, ModelKind, Moderation, Pending,
 };
 use muse_engine::TextModel;
 use muse_models::SentenceEmbedder;
@@ -39,7 +39,7 @@ pub struct MuseBackend {
     /// Sequences the worker is decoding.
     running: Arc<AtomicUsize>,
     cards: Vec<ModelCard>,
-    filters: FilterChain,
+    filters: Arc<FilterChain>,
 }
 
 impl MuseBackend {
@@ -86,7 +86,7 @@ impl MuseBackend {
             depth,
             running,
             cards,
-            filters,
+            filters: Arc::new(filters),
         })
     }
 
@@ -167,6 +167,16 @@ impl Backend for MuseBackend {
     fn evaluate(&self, req: EvalRequest) -> Result<Pending<EvalScores>, BackendError> {
         let (reply, rx) = oneshot::channel();
         self.submit(Job::Evaluate { req, reply })?;
+        Ok(rx)
+    }
+
+    fn create(&self, req: CreateJob) -> Result<Pending<serde_json::Value>, BackendError> {
+        let (reply, rx) = oneshot::channel();
+        self.submit(Job::Create {
+            req,
+            filters: self.filters.clone(),
+            reply,
+        })?;
         Ok(rx)
     }
 

@@ -5,8 +5,8 @@
 //! callback answers `ControlFlow::Break` and the sequence leaves the batch.
 use super::Models;
 use crate::backend::{
-    BackendError, Embedded, EvalRequest, EvalScores, FinishReason, GenEvent, GenRequest, Prompt,
-    TokenLogprob, TopLogprob,
+    BackendError, CreateJob, Embedded, EvalRequest, EvalScores, FinishReason, GenEvent, GenRequest,
+    Prompt, TokenLogprob, TopLogprob,
 };
 use muse_engine::{
     ActiveSeq, BatchState, ChatMessage, EngineError, GenerateRequest, SentenceEmbedderRef,
@@ -31,6 +31,11 @@ pub enum Job {
     Evaluate {
         req: EvalRequest,
         reply: oneshot::Sender<Result<EvalScores, BackendError>>,
+    },
+    Create {
+        req: CreateJob,
+        filters: std::sync::Arc<muse_safety::FilterChain>,
+        reply: oneshot::Sender<Result<serde_json::Value, BackendError>>,
     },
 }
 
@@ -111,6 +116,15 @@ fn admit(models: &Models, job: Job, depth: &AtomicUsize, running: &mut Vec<Runni
         Job::Evaluate { req, reply } => {
             if !reply.is_closed() {
                 let _ = reply.send(evaluate(models, &req));
+            }
+        }
+        Job::Create {
+            req,
+            filters,
+            reply,
+        } => {
+            if !reply.is_closed() {
+                let _ = reply.send(create(models, &filters, req));
             }
         }
     }
@@ -341,5 +355,47 @@ fn evaluate(models: &Models, req: &EvalRequest) -> Result<EvalScores, BackendErr
         creativity: s.creativity,
         overall: s.overall,
         details: serde_json::to_value(&s.details).unwrap_or(serde_json::Value::Null),
+    })
+}
+
+/// The whole content pipeline on one request. It runs on this thread between decode steps, so
+/// streams of other requests pause while it works (a create call is several generations).
+fn create(
+    models: &Models,
+    filters: &muse_safety::FilterChain,
+    job: CreateJob,
+) -> Result<serde_json::Value, BackendError> {
+    let Some(m) = &models.embedder else {
+        return Err(BackendError::Unavailable(
+            "the content pipeline needs the sentence-embedding model, which is not loaded".into(),
+        ));
+    };
+    let embedder = SentenceEmbedderRef::new(m);
+    let internal = |e: muse_quality::QualityError| BackendError::Internal(e.to_string());
+    let evaluator = Evaluator::new(&models.text, &embedder, models.weights).map_err(internal)?;
+    let pipeline = muse_engine::Pipeline {
+        lm: &models.text,
+        embedder: &embedder,
+        evaluator: &evaluator,
+        safety: filters,
+        audit: None,
+    };
+    let mut req = muse_engine::CreateRequest::new(job.prompt);
+    req.best_of = job.best_of;
+    req.max_rounds = job.max_rounds;
+    req.min_score = job.min_score;
+    req.sampling = job.sampling;
+    req.plan_only = job.plan_only;
+    let created = pipeline.create(&req).map_err(|e| match e {
+        EngineError::Understand(u) => BackendError::Invalid {
+            param: "prompt".into(),
+            message: u.to_string(),
+        },
+        other => BackendError::Internal(other.to_string()),
+    })?;
+    Ok(if job.plan_only {
+        created.plan_json()
+    } else {
+        created.to_json()
     })
 }

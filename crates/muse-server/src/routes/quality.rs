@@ -1,9 +1,10 @@
 //! `POST /v1/moderations` (the safety filter chain, OpenAI's response shape plus Muse's
-//! `action`) and Muse's `POST /v1/evaluate` (quality scores of an answer).
+//! `action`), Muse's `POST /v1/evaluate` (quality scores of an answer) and `POST /v1/create`
+//! (the whole content pipeline, answered with the JSON of `muse create --json`).
 
 use super::run::{new_id, wait_reply};
-use crate::backend::{EvalRequest, EvalScores};
-use crate::dto::misc::{EvaluateRequest, ModerationRequest, ModerationResponse};
+use crate::backend::{CreateJob, EvalRequest, EvalScores};
+use crate::dto::misc::{CreateBody, EvaluateRequest, ModerationRequest, ModerationResponse};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::state::AppState;
@@ -62,4 +63,66 @@ pub async fn evaluate(
         passages: body.passages,
     };
     Ok(Json(wait_reply(state.backend.evaluate(req)?).await?))
+}
+
+/// Most candidates per round `POST /v1/create` accepts (the CLI's `--best-of` limit is higher;
+/// a server request holds the model worker for its whole duration).
+pub const MAX_CREATE_BEST_OF: u64 = 8;
+/// Most refinement rounds `POST /v1/create` accepts.
+pub const MAX_CREATE_ROUNDS: u64 = 4;
+
+pub async fn create(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<CreateBody>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    if body.prompt.trim().is_empty() {
+        return Err(ApiError::invalid(
+            "prompt",
+            "`prompt` must not be empty: say what to create",
+        ));
+    }
+    let ranged = |name: &str, v: Option<u64>, default: u64, max: u64| -> Result<usize, ApiError> {
+        match v.unwrap_or(default) {
+            n if (1..=max).contains(&n) => Ok(n as usize),
+            n => Err(ApiError::invalid(
+                name,
+                format!("`{name}` must be in 1..={max}, got {n}"),
+            )),
+        }
+    };
+    let best_of = ranged("best_of", body.best_of, 2, MAX_CREATE_BEST_OF)?;
+    let max_rounds = ranged("max_rounds", body.max_rounds, 2, MAX_CREATE_ROUNDS)?;
+    if let Some(m) = body.min_score
+        && !(0.0..=1.0).contains(&m)
+    {
+        return Err(ApiError::invalid(
+            "min_score",
+            format!("`min_score` must be in [0, 1], got {m}"),
+        ));
+    }
+    let mut sampling = muse_sample::SamplingParams {
+        repeat_penalty: 1.1,
+        ..Default::default()
+    };
+    if let Some(t) = body.temperature {
+        if !(0.0..=2.0).contains(&t) {
+            return Err(ApiError::invalid(
+                "temperature",
+                format!("`temperature` must be in [0, 2], got {t}"),
+            ));
+        }
+        sampling.temperature = t as f32;
+    }
+    if let Some(seed) = body.seed {
+        sampling.seed = seed;
+    }
+    let job = CreateJob {
+        prompt: body.prompt,
+        best_of,
+        max_rounds,
+        min_score: body.min_score,
+        sampling,
+        plan_only: body.plan_only,
+    };
+    Ok(Json(wait_reply(state.backend.create(job)?).await?))
 }

@@ -2,8 +2,9 @@
 //! queue, a refused prompt and a slow stream that records whether it was cancelled.
 
 use muse_server::backend::{
-    Backend, BackendError, Embedded, EvalRequest, EvalScores, FinishReason, GenEvent, GenRequest,
-    Message, ModelCard, ModelKind, Moderation, Pending, Prompt, TokenLogprob, TopLogprob,
+    Backend, BackendError, CreateJob, Embedded, EvalRequest, EvalScores, FinishReason, GenEvent,
+    GenRequest, Message, ModelCard, ModelKind, Moderation, Pending, Prompt, TokenLogprob,
+    TopLogprob,
 };
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -161,6 +162,18 @@ impl Backend for Mock {
             overall: 0.6,
             details: serde_json::json!({}),
         })))
+    }
+
+    fn create(&self, req: CreateJob) -> Result<Pending<serde_json::Value>, BackendError> {
+        // Echo the validated request so route tests can see what the handler passed on.
+        Ok(ready(Ok(serde_json::json!({
+            "task": "ad",
+            "content": format!("made for: {}", req.prompt),
+            "best_of": req.best_of,
+            "max_rounds": req.max_rounds,
+            "seed": req.sampling.seed,
+            "plan_only": req.plan_only,
+        }))))
     }
 
     fn queue_depth(&self) -> usize {
