@@ -10,6 +10,7 @@ pub mod error;
 pub mod loading;
 pub mod nn;
 pub mod resnet;
+pub mod schedulers;
 pub mod transformer_2d;
 pub mod unet_2d_blocks;
 pub mod unet_2d_condition;
