@@ -60,7 +60,7 @@ struct ClipLayer {
     layer_norm2: LayerNorm,
 }
 
-/// `CLIPTextModel` (weights under `text_model.`).
+/// `CLIPTextModel` (weights under `text_model.`, or at the root as transformers 5 saves them).
 #[derive(Debug, Clone)]
 pub struct ClipTextModel {
     token_embedding: Embedding,
@@ -86,7 +86,13 @@ impl ClipTextModel {
             }
         };
         let (d, eps) = (cfg.hidden_size, cfg.layer_norm_eps);
-        let t = vb.pp("text_model");
+        // transformers 4 checkpoints (all published SD folders) prefix `text_model.`;
+        // transformers 5 saves without it.
+        let t = if vb.contains_tensor("text_model.embeddings.token_embedding.weight") {
+            vb.pp("text_model")
+        } else {
+            vb
+        };
         let e = t.pp("embeddings");
         let layers = (0..cfg.num_hidden_layers)
             .map(|i| {
