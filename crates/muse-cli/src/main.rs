@@ -41,6 +41,8 @@ enum Command {
     Kb(commands::kb::Args),
     /// Serve the OpenAI-compatible HTTP API and the web playground.
     Serve(commands::serve::Args),
+    /// Generate images with a diffusion model (diffusers folder).
+    Image(commands::image::Args),
 }
 
 /// candle sizes the parallelism of each matrix product from `RAYON_NUM_THREADS`, and when that is
@@ -81,6 +83,7 @@ fn main() -> ExitCode {
         Command::Eval(a) => commands::eval::run(a),
         Command::Kb(a) => commands::kb::run(a),
         Command::Serve(a) => commands::serve::run(a),
+        Command::Image(a) => commands::image::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use crate::embeddings::{TimestepEmbedding, Timesteps};
 use crate::error::{DiffusionError, Result};
-use crate::loading::{load_model_folder, resolve_time_scale_shift};
+use crate::loading::{model_weights, read_model_config, resolve_time_scale_shift};
 use crate::nn::{Conv2d, GroupNorm, silu};
 use crate::unet_2d_blocks::{AttnSpec, BlockConfig, DownBlock, MidBlock, UpBlock};
 use crate::unet_2d_condition::broadcast_timestep;
@@ -385,8 +385,10 @@ impl UNet2DModel {
 
     /// Loads `config.json` + `diffusion_pytorch_model.safetensors` from a diffusers folder.
     pub fn load(dir: &Path, dtype: DType, device: &Device) -> Result<Self> {
-        let (raw, vb): (UNet2DModelConfig, _) = load_model_folder(dir, dtype, device)?;
-        Ok(Self::new(&raw.into_config()?, vb)?)
+        let raw: UNet2DModelConfig = read_model_config(dir)?;
+        let cfg = raw.into_config()?;
+        let vb = model_weights(dir, dtype, device)?;
+        Ok(Self::new(&cfg, vb)?)
     }
 
     /// The runtime configuration.
