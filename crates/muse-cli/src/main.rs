@@ -43,6 +43,8 @@ enum Command {
     Serve(commands::serve::Args),
     /// Train Muse's own models: the text-to-image diffusion model, the image classifier.
     Train(commands::train::Args),
+    /// Generate images with a diffusion model (diffusers folder).
+    Image(commands::image::Args),
 }
 
 /// candle sizes the parallelism of each matrix product from `RAYON_NUM_THREADS`, and when that is
@@ -115,6 +117,7 @@ fn main() -> ExitCode {
         Command::Eval(a) => commands::eval::run(a),
         Command::Kb(a) => commands::kb::run(a),
         Command::Serve(a) => commands::serve::run(a),
+        Command::Image(a) => commands::image::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

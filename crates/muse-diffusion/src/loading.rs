@@ -77,8 +77,18 @@ pub fn load_model_folder<C: DeserializeOwned>(
     dtype: DType,
     device: &Device,
 ) -> Result<(C, VarBuilder<'static>)> {
+    let cfg = read_model_config(dir)?;
+    Ok((cfg, model_weights(dir, dtype, device)?))
+}
+
+/// Parses `dir/config.json` (so a config can be validated before the weights are looked for).
+pub fn read_model_config<C: DeserializeOwned>(dir: &Path) -> Result<C> {
     let dir = require(dir.to_path_buf(), "model folder")?;
-    let cfg: C = read_json(&require(dir.join("config.json"), "model config")?)?;
+    read_json(&require(dir.join("config.json"), "model config")?)
+}
+
+/// Maps the safetensors weights of a diffusers model folder.
+pub fn model_weights(dir: &Path, dtype: DType, device: &Device) -> Result<VarBuilder<'static>> {
     let weights = WEIGHT_FILES
         .iter()
         .map(|f| dir.join(f))
@@ -89,6 +99,5 @@ pub fn load_model_folder<C: DeserializeOwned>(
         })?;
     // SAFETY: the file is mapped read-only; like every mmap user we assume nobody truncates it
     // while the model is alive (candle's documented contract for this constructor).
-    let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[weights], dtype, device)? };
-    Ok((cfg, vb))
+    Ok(unsafe { VarBuilder::from_mmaped_safetensors(&[weights], dtype, device)? })
 }

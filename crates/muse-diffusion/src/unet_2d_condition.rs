@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use crate::embeddings::{TimestepEmbedding, Timesteps};
 use crate::error::{DiffusionError, Result};
-use crate::loading::{PerBlock, load_model_folder, resolve_time_scale_shift};
+use crate::loading::{PerBlock, model_weights, read_model_config, resolve_time_scale_shift};
 use crate::nn::{Conv2d, GroupNorm, silu};
 use crate::unet_2d_blocks::{AttnSpec, BlockConfig, DownBlock, MidBlock, UpBlock};
 
@@ -488,8 +488,9 @@ impl UNet2DConditionModel {
 
     /// Loads `config.json` + `diffusion_pytorch_model.safetensors` from a diffusers folder.
     pub fn load(dir: &Path, dtype: DType, device: &Device) -> Result<Self> {
-        let (raw, vb): (UNet2DConditionModelConfig, _) = load_model_folder(dir, dtype, device)?;
+        let raw: UNet2DConditionModelConfig = read_model_config(dir)?;
         let cfg = raw.into_config()?;
+        let vb = model_weights(dir, dtype, device)?;
         Ok(Self::new(&cfg, vb)?)
     }
 

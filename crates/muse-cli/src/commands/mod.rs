@@ -3,6 +3,7 @@ pub mod create;
 pub mod embed;
 pub mod eval;
 pub mod generate;
+pub mod image;
 pub mod kb;
 pub mod models;
 pub mod moderate;

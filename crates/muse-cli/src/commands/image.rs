@@ -1,0 +1,157 @@
+//! `muse image`: text-to-image (or unconditional) generation with a diffusers model folder.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use candle_core::{Device, Tensor};
+use muse_diffusion::pipeline::{GenerateRequest, ImagePipeline, RgbImage};
+use muse_diffusion::schedulers::SchedulerKind;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The prompt (ignored by unconditional models).
+    pub prompt: Option<String>,
+    /// A diffusers folder: model_index.json + unet/ (+ scheduler/, text_encoder/, tokenizer/, vae/),
+    /// or a UNet at the root.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Scheduler: ddpm, ddim, euler-a, dpmpp-2m (default: the folder's, else ddim).
+    #[arg(long)]
+    pub scheduler: Option<String>,
+    /// Denoising steps.
+    #[arg(long, default_value_t = 50)]
+    pub steps: usize,
+    /// Classifier-free guidance scale (≤ 1 turns it off).
+    #[arg(long, default_value_t = 7.5)]
+    pub guidance: f64,
+    /// What the image should not show (classifier-free guidance's unconditional prompt).
+    #[arg(long)]
+    pub negative_prompt: Option<String>,
+    /// Seed of the initial noise and the stochastic schedulers.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Number of images.
+    #[arg(long, default_value_t = 1)]
+    pub n: usize,
+    /// Image size WxH (default: the model's).
+    #[arg(long)]
+    pub size: Option<String>,
+    /// Initial noise x_T (float32 .npy [n, c, h, w]) instead of drawing it.
+    #[arg(long)]
+    pub latents: Option<PathBuf>,
+    /// Output PNG; with --n > 1, OUT-0.png, OUT-1.png, ...
+    #[arg(short = 'o', long = "output", default_value = "image.png")]
+    pub output: PathBuf,
+    /// Print a JSON summary on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_size(s: &str) -> Result<(usize, usize)> {
+    let (w, h) = s
+        .split_once(['x', 'X'])
+        .with_context(|| format!("--size must be WxH (e.g. 512x512), got {s:?}"))?;
+    let w: usize = w
+        .trim()
+        .parse()
+        .with_context(|| format!("--size: bad width {w:?}"))?;
+    let h: usize = h
+        .trim()
+        .parse()
+        .with_context(|| format!("--size: bad height {h:?}"))?;
+    Ok((h, w))
+}
+
+/// `a.png` with n = 3 -> `a-0.png`, `a-1.png`, `a-2.png`.
+fn output_paths(out: &Path, n: usize) -> Vec<PathBuf> {
+    if n == 1 {
+        return vec![out.to_path_buf()];
+    }
+    let stem = out
+        .file_stem()
+        .map_or_else(|| "image".into(), |s| s.to_string_lossy().into_owned());
+    let ext = out
+        .extension()
+        .map_or_else(|| "png".into(), |s| s.to_string_lossy().into_owned());
+    (0..n)
+        .map(|i| out.with_file_name(format!("{stem}-{i}.{ext}")))
+        .collect()
+}
+
+fn write_png(img: &RgbImage, path: &Path) -> Result<()> {
+    let buf = image::RgbImage::from_raw(img.width as u32, img.height as u32, img.pixels.clone())
+        .context("image buffer has the wrong size")?;
+    buf.save_with_format(path, image::ImageFormat::Png)
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let scheduler = a
+        .scheduler
+        .as_deref()
+        .map(SchedulerKind::from_name)
+        .transpose()?;
+    let size = a.size.as_deref().map(parse_size).transpose()?;
+    if a.n == 0 {
+        bail!("--n must be at least 1");
+    }
+    let device = Device::Cpu;
+    let latents = match &a.latents {
+        Some(p) => Some(
+            Tensor::read_npy(p)
+                .with_context(|| format!("--latents {}: not a readable .npy file", p.display()))?,
+        ),
+        None => None,
+    };
+    let pipe = ImagePipeline::load(&a.model, &device)?;
+    let req = GenerateRequest {
+        prompt: a.prompt.clone().unwrap_or_default(),
+        negative_prompt: a.negative_prompt.clone(),
+        scheduler,
+        steps: a.steps,
+        guidance: a.guidance,
+        seed: a.seed,
+        n: a.n,
+        size,
+        latents,
+        eta: 0.0,
+    };
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let b = indicatif::ProgressBar::new(a.steps as u64);
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{spinner} denoising [{bar:30}] {pos}/{len} steps {elapsed_precise} (eta {eta})",
+        ) {
+            b.set_style(style.progress_chars("=> "));
+        }
+        b
+    });
+    let out = pipe.generate(&req, &mut |done, _| {
+        if let Some(b) = &bar {
+            b.set_position(done as u64);
+        }
+    })?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    let paths = output_paths(&a.output, out.images.len());
+    for (img, p) in out.images.iter().zip(&paths) {
+        write_png(img, p)?;
+    }
+    let mut stdout = std::io::stdout().lock();
+    if a.json {
+        let j = serde_json::json!({
+            "images": paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+            "seed": a.seed,
+            "steps": a.steps,
+            "scheduler": out.scheduler.name(),
+            "timings": {"unet_ms_per_step": out.unet_ms_per_step, "total_ms": out.total_ms},
+        });
+        writeln!(stdout, "{j}")?;
+    } else {
+        for p in &paths {
+            writeln!(stdout, "{}", p.display())?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,173 @@
+//! `muse image` end to end on the tiny diffusers fixtures of muse-diffusion.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test that meets bad data should fail loudly"
+)]
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn muse(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_muse"))
+        .args(args)
+        .output()
+        .expect("run muse")
+}
+
+fn fixture(name: &str) -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../muse-diffusion/tests/fixtures")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+fn one_line_error(out: &Output, needle: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "expected failure: {stderr}");
+    assert!(out.stdout.is_empty());
+    assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.contains(needle), "{needle:?} not in {stderr}");
+}
+
+#[test]
+fn sd_tiny_json_and_three_images() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("a.png");
+    let o = muse(&[
+        "image",
+        "a painting of the sea",
+        "--model",
+        &fixture("sd_tiny"),
+        "--scheduler",
+        "dpmpp-2m",
+        "--steps",
+        "4",
+        "--n",
+        "3",
+        "--seed",
+        "7",
+        "--negative-prompt",
+        "blurry",
+        "-o",
+        out.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let images = v["images"].as_array().unwrap();
+    assert_eq!(images.len(), 3);
+    for (i, p) in images.iter().enumerate() {
+        let p = p.as_str().unwrap();
+        assert!(p.ends_with(&format!("a-{i}.png")), "{p}");
+        let img = image::open(p).unwrap();
+        assert_eq!((img.width(), img.height()), (16, 16));
+    }
+    assert_eq!(v["seed"], 7);
+    assert_eq!(v["steps"], 4);
+    assert_eq!(v["scheduler"], "dpmpp-2m");
+    assert!(v["timings"]["unet_ms_per_step"].as_f64().unwrap() >= 0.0);
+    assert!(v["timings"]["total_ms"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn latents_reproduce_diffusers_ddim_image() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("x.png");
+    let dir = fixture("ddpm_tiny_cifar");
+    let o = muse(&[
+        "image",
+        "--model",
+        &dir,
+        "--scheduler",
+        "ddim",
+        "--steps",
+        "10",
+        "--n",
+        "2",
+        "--latents",
+        &format!("{dir}/ddim_xT.npy"),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let want = candle_core::Tensor::read_npy(format!("{dir}/ddim_image.npy")).unwrap();
+    let want: Vec<u8> = want.flatten_all().unwrap().to_vec1().unwrap();
+    let mut got = Vec::new();
+    for i in 0..2 {
+        got.extend(
+            image::open(tmp.path().join(format!("x-{i}.png")))
+                .unwrap()
+                .to_rgb8()
+                .into_raw(),
+        );
+    }
+    let close = got
+        .iter()
+        .zip(&want)
+        .filter(|(a, b)| a.abs_diff(**b) <= 2)
+        .count();
+    assert!(close as f64 >= 0.99 * want.len() as f64);
+}
+
+#[test]
+fn bad_input_is_one_line_error() {
+    let sd = fixture("sd_tiny");
+    one_line_error(
+        &muse(&["image", "x", "--model", &sd, "--scheduler", "pndm"]),
+        "unsupported scheduler `pndm`; supported: ddpm, ddim, euler-a, dpmpp-2m",
+    );
+    one_line_error(
+        &muse(&["image", "x", "--model", &sd, "--steps", "0"]),
+        "steps must be between 1 and num_train_timesteps (1000), got 0",
+    );
+    one_line_error(
+        &muse(&["image", "x", "--model", &sd, "--steps", "1001"]),
+        "got 1001",
+    );
+    one_line_error(
+        &muse(&[
+            "image", "x", "--model", &sd, "--size", "18x18", "--steps", "2",
+        ]),
+        "must be a positive multiple of 4",
+    );
+    let cifar = fixture("ddpm_tiny_cifar");
+    one_line_error(
+        &muse(&[
+            "image",
+            "--model",
+            &cifar,
+            "--steps",
+            "2",
+            "--latents",
+            &format!("{sd}/ddim_xT.npy"),
+        ]),
+        "latents have shape [1, 4, 8, 8], expected [1, 3, 16, 16]",
+    );
+    one_line_error(
+        &muse(&["image", "x", "--model", "/nonexistent/model"]),
+        "missing model folder",
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join("model_index.json"),
+        r#"{"unet": ["diffusers", "UNet2DModel"], "vae": ["diffusers", "AutoencoderKL"]}"#,
+    )
+    .unwrap();
+    one_line_error(
+        &muse(&["image", "--model", tmp.path().to_str().unwrap()]),
+        "missing unet component",
+    );
+    let bad = tmp.path().join("bad");
+    std::fs::create_dir_all(&bad).unwrap();
+    let cfg = std::fs::read_to_string(format!("{cifar}/unet/config.json"))
+        .unwrap()
+        .replace("AttnDownBlock2D", "SkipDownBlock2D");
+    std::fs::write(bad.join("config.json"), cfg).unwrap();
+    one_line_error(
+        &muse(&["image", "--model", bad.to_str().unwrap()]),
+        "unsupported down_block_types `SkipDownBlock2D`; supported: DownBlock2D, AttnDownBlock2D",
+    );
+}
