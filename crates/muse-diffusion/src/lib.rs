@@ -13,6 +13,7 @@ pub mod nn;
 pub mod pipeline;
 pub mod resnet;
 pub mod schedulers;
+pub mod sentence_conditioner;
 pub mod transformer_2d;
 pub mod unet_2d;
 pub mod unet_2d_blocks;

@@ -217,10 +217,13 @@ impl ImagePipeline {
                 .and_then(|c| c.as_str())
                 .map(String::from)
         };
-        for (name, _) in index
-            .iter()
-            .filter(|(k, v)| !k.starts_with('_') && v.is_array())
-        {
+        // Components from Muse's own library (e.g. the sentence-embedding text encoder) are
+        // installed models, not sub-folders.
+        for (name, _) in index.iter().filter(|(k, v)| {
+            !k.starts_with('_')
+                && v.is_array()
+                && v.get(0).and_then(|l| l.as_str()) != Some("muse")
+        }) {
             if listed(name).is_some() && !dir.join(name).is_dir() {
                 return Err(missing(&format!("{name} component"), dir.join(name)));
             }
@@ -384,7 +387,14 @@ impl ImagePipeline {
                     } else {
                         inp
                     };
-                    let p = u.forward(&inp, &Tensor::new(&[t as f32], &self.device)?, ctx)?;
+                    let t = Tensor::new(&[t as f32], &self.device)?;
+                    // A projection class embedding takes the pooled one-token context
+                    // (Muse's sentence-embedding models, `muse train diffusion`).
+                    let class = match u.config().class_embed_input_dim {
+                        Some(_) => Some(ctx.squeeze(1)?),
+                        None => None,
+                    };
+                    let p = u.forward_with_class(&inp, &t, ctx, class.as_ref())?;
                     if cfg {
                         let (uncond, cond) = (p.narrow(0, 0, req.n)?, p.narrow(0, req.n, req.n)?);
                         (&uncond + ((cond - &uncond)? * req.guidance)?)?

@@ -8,6 +8,7 @@
 //! * [`optim`] — AdamW with checkpointable moments, the warm-up + cosine schedule, EMA;
 //! * [`diffusion`] — the conditional diffusion trainer and its diffusers-style export;
 //! * [`classifier`] — the CNN that judges generated images, and its training;
+//! * [`evaluate`] — conditional accuracy and Fréchet distance of generated images;
 //! * [`frechet`] — the Fréchet distance between feature distributions;
 //! * [`plot`] — the loss-curve PNG.
 
@@ -15,6 +16,7 @@ pub mod captions;
 pub mod classifier;
 pub mod data;
 pub mod diffusion;
+pub mod evaluate;
 mod error;
 pub mod frechet;
 pub mod optim;

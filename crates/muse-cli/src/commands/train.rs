@@ -28,6 +28,36 @@ enum What {
     Diffusion(DiffusionArgs),
     /// Train the 28x28 image classifier used to evaluate generated images.
     Classifier(ClassifierArgs),
+    /// Measure a trained text-to-image model: conditional accuracy and Fréchet distance of images
+    /// generated from held-out prompts, with and without guidance.
+    Evaluate(EvaluateArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct EvaluateArgs {
+    /// The trained model folder.
+    #[arg(long)]
+    model: PathBuf,
+    /// The classifier folder (`muse train classifier --out`).
+    #[arg(long)]
+    classifier: PathBuf,
+    /// Images per class and guidance scale.
+    #[arg(long, default_value_t = 50)]
+    per_class: usize,
+    /// Denoising steps (DDIM).
+    #[arg(long, default_value_t = 25)]
+    steps: usize,
+    /// Guidance scales, e.g. 1,3 (1 = no guidance).
+    #[arg(long, value_delimiter = ',', default_value = "1,3")]
+    guidance: Vec<f64>,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Write a sample grid per guidance scale to PREFIX-g<G>.png.
+    #[arg(long)]
+    grid: Option<PathBuf>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -95,6 +125,7 @@ pub fn run(a: Args) -> Result<()> {
     match a.what {
         What::Diffusion(d) => diffusion(d),
         What::Classifier(c) => classifier(c),
+        What::Evaluate(e) => evaluate(e),
     }
 }
 
@@ -212,5 +243,89 @@ fn classifier(a: ClassifierArgs) -> Result<()> {
         test.len(),
         a.out.display()
     );
+    Ok(())
+}
+
+/// Loads an image pipeline folder; Muse's own models get their sentence-embedding text encoder.
+pub(crate) fn load_image_pipeline(
+    dir: &std::path::Path,
+    device: &candle_core::Device,
+) -> Result<muse_diffusion::pipeline::ImagePipeline> {
+    use muse_diffusion::pipeline::{ImagePipeline, TextConditioner};
+    use muse_diffusion::sentence_conditioner::{SentenceConditioner, sentence_encoder_name};
+    let text: Option<Box<dyn TextConditioner>> = match sentence_encoder_name(dir) {
+        Some(name) => {
+            let emb_dir = resolve_embedding_model(Some(&name))?;
+            let embedder = SentenceEmbedder::load(&emb_dir)
+                .with_context(|| format!("loading the text encoder {}", emb_dir.display()))?;
+            Some(Box::new(SentenceConditioner::new(embedder, device)))
+        }
+        None => None,
+    };
+    ImagePipeline::load_with(dir, device, text)
+        .with_context(|| format!("loading the image model {}", dir.display()))
+}
+
+fn evaluate(a: EvaluateArgs) -> Result<()> {
+    let device = candle_core::Device::Cpu;
+    let pipe = load_image_pipeline(&a.model, &device)?;
+    let index: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(a.model.join("model_index.json"))
+            .with_context(|| format!("reading {}/model_index.json", a.model.display()))?,
+    )?;
+    let dataset = index["muse"]["dataset"].as_str().unwrap_or("fashion-mnist").to_string();
+    let source = DataSource::parse(&dataset)?;
+    let prompts = muse_train::captions::evaluation_prompts(&source).ok_or_else(|| {
+        anyhow::anyhow!("no held-out evaluation prompts for dataset {dataset}")
+    })?;
+    let classifier = muse_train::classifier::Classifier::load(&a.classifier)?;
+    let test = source.load(&datasets_dir(), Split::Test)?;
+    let opts = muse_train::evaluate::EvalOptions {
+        per_class: a.per_class,
+        steps: a.steps,
+        guidances: a.guidance.clone(),
+        seed: a.seed,
+    };
+    let pb = bar(prompts.len() * a.per_class * a.guidance.len());
+    let per_guidance = prompts.len() * a.per_class;
+    let order: Vec<f64> = a.guidance.clone();
+    let grid = a.grid.clone();
+    let report = muse_train::evaluate::evaluate(
+        &pipe,
+        &classifier,
+        &test,
+        &prompts,
+        &opts,
+        |g, samples| {
+            if let Some(prefix) = &grid {
+                let path = PathBuf::from(format!("{}-g{g}.png", prefix.display()));
+                muse_train::evaluate::sample_grid(samples, 28, &path)?;
+            }
+            Ok(())
+        },
+        |g, done, _| {
+            let k = order.iter().position(|&x| x == g).unwrap_or(0);
+            pb.set_position((k * per_guidance + done) as u64);
+            pb.set_message(format!("guidance {g}"));
+        },
+    );
+    pb.finish_and_clear();
+    let report = report?;
+    if a.json {
+        use std::io::Write;
+        writeln!(std::io::stdout().lock(), "{}", serde_json::to_string_pretty(&report)?)?;
+    } else {
+        eprintln!(
+            "classifier test accuracy {:.2}%; Fréchet distance between halves of the real test set {:.2}",
+            report.classifier_test_accuracy * 100.0,
+            report.frechet_real_halves
+        );
+        for r in &report.results {
+            eprintln!(
+                "guidance {}: {} images, conditional accuracy {:.1}%, Fréchet distance {:.2}, {:.2} images/s",
+                r.guidance, r.images, r.accuracy * 100.0, r.frechet, r.images_per_sec
+            );
+        }
+    }
     Ok(())
 }
