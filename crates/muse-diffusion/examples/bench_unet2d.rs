@@ -1,0 +1,70 @@
+//! UNet2DModel at the google/ddpm-cifar10-32 configuration with random weights: one forward at
+//! batch 1 and batch 8, and one 50-step DDIM image. Prints one JSON line (ms).
+//!
+//!     cargo run --release -p muse-diffusion --example bench_unet2d
+
+use std::time::Instant;
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::{VarBuilder, VarMap};
+use muse_diffusion::schedulers::{
+    NoiseSource, Scheduler, SchedulerConfig, SeededNoise, ddim::DdimScheduler,
+};
+use muse_diffusion::{UNet2DModel, UNet2DModelConfig};
+
+const CIFAR10: &str = r#"{
+  "_class_name": "UNet2DModel", "act_fn": "silu", "attention_head_dim": null,
+  "block_out_channels": [128, 256, 256, 256], "center_input_sample": false,
+  "down_block_types": ["DownBlock2D", "AttnDownBlock2D", "DownBlock2D", "DownBlock2D"],
+  "downsample_padding": 0, "flip_sin_to_cos": false, "freq_shift": 1, "in_channels": 3,
+  "layers_per_block": 2, "mid_block_scale_factor": 1, "norm_eps": 1e-06, "norm_num_groups": 32,
+  "out_channels": 3, "sample_size": 32, "time_embedding_type": "positional",
+  "up_block_types": ["UpBlock2D", "UpBlock2D", "AttnUpBlock2D", "UpBlock2D"]
+}"#;
+
+fn best_ms(
+    reps: usize,
+    mut f: impl FnMut() -> candle_core::Result<()>,
+) -> candle_core::Result<f64> {
+    f()?; // warm-up
+    let mut best = f64::INFINITY;
+    for _ in 0..reps {
+        let t = Instant::now();
+        f()?;
+        best = best.min(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    Ok(best)
+}
+
+fn main() -> anyhow::Result<()> {
+    let dev = Device::Cpu;
+    let cfg: UNet2DModelConfig = serde_json::from_str(CIFAR10)?;
+    let varmap = VarMap::new();
+    let unet = UNet2DModel::new(
+        &cfg.into_config()?,
+        VarBuilder::from_varmap(&varmap, DType::F32, &dev),
+    )?;
+    let params: usize = varmap.all_vars().iter().map(|v| v.elem_count()).sum();
+    let t = Tensor::new(&[500f32], &dev)?;
+    let x1 = Tensor::randn(0f32, 1.0, (1, 3, 32, 32), &dev)?;
+    let x8 = Tensor::randn(0f32, 1.0, (8, 3, 32, 32), &dev)?;
+    let b1 = best_ms(5, || unet.forward(&x1, &t).map(|_| ()))?;
+    let b8 = best_ms(3, || unet.forward(&x8, &t).map(|_| ()))?;
+    let mut sched = DdimScheduler::new(&SchedulerConfig::default(), 0.0)?;
+    sched.set_timesteps(50)?;
+    let mut noise = SeededNoise::new(0, dev.clone());
+    let start = Instant::now();
+    let mut x = noise.randn(&[1, 3, 32, 32])?;
+    for ts in sched.timesteps().to_vec() {
+        let eps = unet.forward(&x, &Tensor::new(&[ts as f32], &dev)?)?;
+        x = sched.step(&eps, ts, &x, &mut noise)?;
+    }
+    let ddim50 = start.elapsed().as_secs_f64() * 1000.0;
+    let line = serde_json::json!({
+        "impl": "muse", "params": params, "forward_b1_ms": b1, "forward_b8_ms": b8,
+        "forward_b8_ms_per_image": b8 / 8.0, "ddim50_ms": ddim50,
+        "threads": std::env::var("RAYON_NUM_THREADS").ok(),
+    });
+    eprintln!("{line}");
+    Ok(())
+}
