@@ -99,6 +99,31 @@ pub fn resolve_text_model(spec: Option<&str>) -> Result<PathBuf> {
 /// Folder name of the default sentence-embedding model installed by the setup script.
 pub const DEFAULT_EMBEDDING_MODEL: &str = "all-MiniLM-L6-v2";
 
+/// Folder name of the default image model: the text-to-image model Muse trained itself on
+/// Fashion-MNIST (`trained/` in the repository; `./setup.sh` installs it into the models
+/// directory).
+pub const DEFAULT_IMAGE_MODEL: &str = "muse-t2i-fashion";
+
+/// Resolve `--model PATH|NAME` (or the default image model) to a diffusers-style folder.
+pub fn resolve_image_model(spec: Option<&str>) -> Result<PathBuf> {
+    let want = spec.unwrap_or(DEFAULT_IMAGE_MODEL);
+    let as_path = Path::new(want);
+    if as_path.is_dir() {
+        return Ok(as_path.to_path_buf());
+    }
+    let installed = models_dir().join(want);
+    if !want.contains('/') && installed.is_dir() {
+        return Ok(installed);
+    }
+    if spec.is_none() {
+        bail!(
+            "the default image model {} is not installed: run ./setup.sh",
+            installed.display()
+        );
+    }
+    bail!("image model {want} not found (neither a folder nor a model in {})", models_dir().display())
+}
+
 /// Resolve `--model PATH|NAME` (or the default embedding model) to a model folder: an existing
 /// path, else a folder of that name (any case) under the models directory.
 pub fn resolve_embedding_model(spec: Option<&str>) -> Result<PathBuf> {

@@ -13,18 +13,20 @@ pub struct Args {
     /// The prompt (ignored by unconditional models).
     pub prompt: Option<String>,
     /// A diffusers folder: model_index.json + unet/ (+ scheduler/, text_encoder/, tokenizer/, vae/),
-    /// or a UNet at the root.
+    /// or a UNet at the root; or the name of an installed image model (default: Muse's own
+    /// muse-t2i-fashion).
     #[arg(long)]
-    pub model: PathBuf,
+    pub model: Option<String>,
     /// Scheduler: ddpm, ddim, euler-a, dpmpp-2m (default: the folder's, else ddim).
     #[arg(long)]
     pub scheduler: Option<String>,
-    /// Denoising steps.
-    #[arg(long, default_value_t = 50)]
-    pub steps: usize,
-    /// Classifier-free guidance scale (≤ 1 turns it off).
-    #[arg(long, default_value_t = 7.5)]
-    pub guidance: f64,
+    /// Denoising steps (default: the model's `muse.default_steps`, else 50).
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Classifier-free guidance scale, ≤ 1 turns it off (default: the model's
+    /// `muse.default_guidance`, else 7.5).
+    #[arg(long)]
+    pub guidance: Option<f64>,
     /// What the image should not show (classifier-free guidance's unconditional prompt).
     #[arg(long)]
     pub negative_prompt: Option<String>,
@@ -86,6 +88,22 @@ fn write_png(img: &RgbImage, path: &Path) -> Result<()> {
         .with_context(|| format!("writing {}", path.display()))
 }
 
+/// Steps and guidance the model's `model_index.json` recommends (`"muse"` section), else
+/// diffusers' defaults.
+fn model_defaults(dir: &Path) -> (usize, f64) {
+    let index: Option<serde_json::Value> = std::fs::read(dir.join("model_index.json"))
+        .ok()
+        .and_then(|t| serde_json::from_slice(&t).ok());
+    let muse = index.as_ref().and_then(|i| i.get("muse"));
+    let steps = muse
+        .and_then(|m| m["default_steps"].as_u64())
+        .map_or(50, |s| s as usize);
+    let guidance = muse
+        .and_then(|m| m["default_guidance"].as_f64())
+        .unwrap_or(7.5);
+    (steps, guidance)
+}
+
 pub fn run(a: Args) -> Result<()> {
     let scheduler = a
         .scheduler
@@ -104,13 +122,16 @@ pub fn run(a: Args) -> Result<()> {
         ),
         None => None,
     };
-    let pipe = ImagePipeline::load(&a.model, &device)?;
+    let dir = crate::home::resolve_image_model(a.model.as_deref())?;
+    let pipe: ImagePipeline = crate::commands::train::load_image_pipeline(&dir, &device)?;
+    let (default_steps, default_guidance) = model_defaults(&dir);
+    let steps = a.steps.unwrap_or(default_steps);
     let req = GenerateRequest {
         prompt: a.prompt.clone().unwrap_or_default(),
         negative_prompt: a.negative_prompt.clone(),
         scheduler,
-        steps: a.steps,
-        guidance: a.guidance,
+        steps,
+        guidance: a.guidance.unwrap_or(default_guidance),
         seed: a.seed,
         n: a.n,
         size,
@@ -118,7 +139,7 @@ pub fn run(a: Args) -> Result<()> {
         eta: 0.0,
     };
     let bar = std::io::stderr().is_terminal().then(|| {
-        let b = indicatif::ProgressBar::new(a.steps as u64);
+        let b = indicatif::ProgressBar::new(steps as u64);
         if let Ok(style) = indicatif::ProgressStyle::with_template(
             "{spinner} denoising [{bar:30}] {pos}/{len} steps {elapsed_precise} (eta {eta})",
         ) {
@@ -143,7 +164,7 @@ pub fn run(a: Args) -> Result<()> {
         let j = serde_json::json!({
             "images": paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
             "seed": a.seed,
-            "steps": a.steps,
+            "steps": steps,
             "scheduler": out.scheduler.name(),
             "timings": {"unet_ms_per_step": out.unet_ms_per_step, "total_ms": out.total_ms},
         });
