@@ -63,10 +63,12 @@ fn matches_onnxruntime() {
         let raw = model
             .run(&preprocess::to_input(&preprocess::resized_crop(&img)))
             .unwrap()[1];
+        let t = std::time::Instant::now();
         let full = model.run(&preprocess::preprocess(&img)).unwrap()[1];
+        let ms = t.elapsed().as_secs_f64() * 1e3;
         let (d_raw, d_full) = ((raw - case.nsfw_no_jpeg).abs(), (full - case.nsfw).abs());
         eprintln!(
-            "{:22} nsfw {full:.6} (onnxruntime {:.6}, |d| {d_full:.1e}); without JPEG {raw:.6} ({:.6}, |d| {d_raw:.1e})",
+            "{:22} nsfw {full:.6} (onnxruntime {:.6}, |d| {d_full:.1e}); without JPEG {raw:.6} ({:.6}, |d| {d_raw:.1e}); {ms:.0} ms",
             case.file, case.nsfw, case.nsfw_no_jpeg
         );
         let tolerance = if case.file.ends_with(".png") {
