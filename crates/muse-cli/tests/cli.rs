@@ -471,11 +471,21 @@ fn moderate_scores_toxicity_alongside_the_rules() {
     if muse_test_utils::packaged(muse_test_utils::TOXICITY).is_none() {
         return;
     }
-    let out = json(&muse(&["moderate", "--json", "--text", "You are so dumb and stupid!"]));
+    let out = json(&muse(&[
+        "moderate",
+        "--json",
+        "--text",
+        "You are so dumb and stupid!",
+    ]));
     assert_eq!(out["action"], "block");
     assert!(out["categories"]["toxic"].as_f64().unwrap() > 0.9);
     assert!(out["categories"]["insult"].as_f64().unwrap() > 0.8);
-    let out = json(&muse(&["moderate", "--json", "--text", "How do I kill a Python process?"]));
+    let out = json(&muse(&[
+        "moderate",
+        "--json",
+        "--text",
+        "How do I kill a Python process?",
+    ]));
     assert_eq!(out["action"], "allow");
     assert!(out["categories"]["toxic"].as_f64().unwrap() < 0.8);
 }
