@@ -76,6 +76,13 @@ pub fn decode_rgb(bytes: &[u8], limits: DecodeLimits) -> Result<RgbImage, Safety
             reason: "truncated JPEG (no end-of-image marker)".to_owned(),
         });
     }
+    // Baseline JPEGs are decoded as libjpeg-turbo decodes them (Pillow's pixels); other
+    // JPEG flavours fall back to the `image` crate's decoder.
+    if format == ImageFormat::Jpeg
+        && let Some(img) = super::jpeg_decode::decode_baseline(bytes)
+    {
+        return Ok(img);
+    }
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
     let mut l = Limits::default();
     l.max_image_width = Some(width);

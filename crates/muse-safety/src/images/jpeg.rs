@@ -17,6 +17,8 @@
 //!   `h2v2_fancy_upsample`, edges replicated), YCbCr→RGB (`jdcolor.c`).
 //!
 //! `tests/images.rs` checks the result byte for byte against Pillow on the fixture images.
+//! The decoding stages are shared with [`jpeg_decode`](super::jpeg_decode), which decodes
+//! input JPEGs the same way.
 //! Only even dimensions that are multiples of 16 are needed (224 = 14 MCUs); other sizes
 //! are padded by edge replication as libjpeg does.
 
@@ -65,7 +67,7 @@ fn quant_table(base: &[i32; 64]) -> [i32; 64] {
 }
 
 /// The constants of the LL&M DCT, `CONST_BITS` = 13.
-struct Dct {
+pub(crate) struct Dct {
     c0_298: i32,
     c0_390: i32,
     c0_541: i32,
@@ -81,7 +83,7 @@ struct Dct {
 }
 
 impl Dct {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let f = |x| fix(x, CONST_BITS);
         Self {
             c0_298: f(0.298_631_336),
@@ -157,12 +159,16 @@ impl Dct {
     /// One 1-D pass of `jpeg_idct_islow` from `src` (stride `ss`) into `dst` (stride `ds`),
     /// descaled by `shift`.
     fn idct_1d(&self, src: &[i32], ss: usize, shift: i32) -> [i32; 8] {
-        let g = |k: usize| src[k * ss];
+        // libjpeg-turbo computes in JLONG (64-bit on LP64): the same results as i32 for valid
+        // data, and no overflow on hostile coefficients. Storing back into an int truncates.
+        let c = |x: i32| i64::from(x);
+        let g = |k: usize| i64::from(src[k * ss]);
+        let d = |x: i64| ((x + (1i64 << (shift - 1))) >> shift) as i32;
         let z2 = g(2);
         let z3 = g(6);
-        let z1 = (z2 + z3) * self.c0_541;
-        let tmp2 = z1 - z3 * self.c1_847;
-        let tmp3 = z1 + z2 * self.c0_765;
+        let z1 = (z2 + z3) * c(self.c0_541);
+        let tmp2 = z1 - z3 * c(self.c1_847);
+        let tmp3 = z1 + z2 * c(self.c0_765);
         let tmp0 = (g(0) + g(4)) << CONST_BITS;
         let tmp1 = (g(0) - g(4)) << CONST_BITS;
         let (tmp10, tmp13) = (tmp0 + tmp3, tmp0 - tmp3);
@@ -173,33 +179,33 @@ impl Dct {
         let z2 = t1 + t2;
         let z3 = t0 + t2;
         let z4 = t1 + t3;
-        let z5 = (z3 + z4) * self.c1_175;
-        let t0 = t0 * self.c0_298;
-        let t1 = t1 * self.c2_053;
-        let t2 = t2 * self.c3_072;
-        let t3 = t3 * self.c1_501;
-        let z1 = -z1 * self.c0_899;
-        let z2 = -z2 * self.c2_562;
-        let z3 = -z3 * self.c1_961 + z5;
-        let z4 = -z4 * self.c0_390 + z5;
+        let z5 = (z3 + z4) * c(self.c1_175);
+        let t0 = t0 * c(self.c0_298);
+        let t1 = t1 * c(self.c2_053);
+        let t2 = t2 * c(self.c3_072);
+        let t3 = t3 * c(self.c1_501);
+        let z1 = -z1 * c(self.c0_899);
+        let z2 = -z2 * c(self.c2_562);
+        let z3 = -z3 * c(self.c1_961) + z5;
+        let z4 = -z4 * c(self.c0_390) + z5;
         let t0 = t0 + z1 + z3;
         let t1 = t1 + z2 + z4;
         let t2 = t2 + z2 + z3;
         let t3 = t3 + z1 + z4;
         [
-            descale(tmp10 + t3, shift),
-            descale(tmp11 + t2, shift),
-            descale(tmp12 + t1, shift),
-            descale(tmp13 + t0, shift),
-            descale(tmp13 - t0, shift),
-            descale(tmp12 - t1, shift),
-            descale(tmp11 - t2, shift),
-            descale(tmp10 - t3, shift),
+            d(tmp10 + t3),
+            d(tmp11 + t2),
+            d(tmp12 + t1),
+            d(tmp13 + t0),
+            d(tmp13 - t0),
+            d(tmp12 - t1),
+            d(tmp11 - t2),
+            d(tmp10 - t3),
         ]
     }
 
     /// `jpeg_idct_islow` on dequantised coefficients, to samples (with range limiting).
-    fn idct(&self, coef: &[i32; 64]) -> [u8; 64] {
+    pub(crate) fn idct(&self, coef: &[i32; 64]) -> [u8; 64] {
         let mut ws = [0i32; 64];
         for col in 0..8 {
             let out = self.idct_1d(&coef[col..], 8, CONST_BITS - PASS1_BITS);
@@ -235,10 +241,10 @@ fn clamp8(x: i32) -> u8 {
 }
 
 /// One colour plane of `w` x `h` samples.
-struct Plane {
-    w: usize,
-    h: usize,
-    data: Vec<u8>,
+pub(crate) struct Plane {
+    pub(crate) w: usize,
+    pub(crate) h: usize,
+    pub(crate) data: Vec<u8>,
 }
 
 impl Plane {
@@ -301,7 +307,7 @@ fn downsample(p: &Plane) -> Plane {
 
 /// `h2v2_fancy_upsample` to `w` x `h`: triangle filter, 3/4 nearer sample row and column,
 /// rows beyond the edge replicated.
-fn upsample(p: &Plane, w: usize, h: usize) -> Plane {
+pub(crate) fn upsample(p: &Plane, w: usize, h: usize) -> Plane {
     let mut data = vec![0u8; w * h];
     let cw = p.w;
     for y in 0..h {
@@ -383,9 +389,21 @@ pub fn jpeg_round_trip(img: &RgbImage) -> RgbImage {
     let cb = upsample(&round_trip_plane(&downsample(&cb), &chroma_q, &dct), w, h);
     let cr = upsample(&round_trip_plane(&downsample(&cr), &chroma_q, &dct), w, h);
 
+    ycc_to_rgb(&y, &cb, &cr)
+}
+
+/// `ycc_rgb_convert` of `jdcolor.c` on three full-size planes.
+pub(crate) fn ycc_to_rgb(y: &Plane, cb: &Plane, cr: &Plane) -> RgbImage {
+    let f = |x| fix(x, SCALEBITS);
     let (crr, cbb) = (f(1.402), f(1.772));
     let (crg, cbg) = (f(0.714_14), f(0.344_14));
-    RgbImage::from_fn(img.width(), img.height(), |x, yy| {
+    let w = y.w;
+    // Plane sizes come from u32 image sizes.
+    let (wu, hu) = (
+        u32::try_from(y.w).unwrap_or(u32::MAX),
+        u32::try_from(y.h).unwrap_or(u32::MAX),
+    );
+    RgbImage::from_fn(wu, hu, |x, yy| {
         let i = yy as usize * w + x as usize;
         let lum = i32::from(y.data[i]);
         let cbv = i32::from(cb.data[i]) - 128;

