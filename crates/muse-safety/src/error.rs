@@ -74,6 +74,51 @@ pub enum SafetyError {
         #[source]
         source: std::io::Error,
     },
+    /// A model file (weights, tokenizer) is truncated, corrupt or inconsistent.
+    #[error("model file `{path}` is unusable: {reason}")]
+    Model {
+        /// The offending file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Input a model cannot take (after the checks that give the typed errors above).
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    /// The bytes given as an image are not in a supported image format.
+    #[error("not an image (supported: PNG, JPEG, GIF, BMP, WebP): {reason}")]
+    NotAnImage {
+        /// Why the format was not recognised.
+        reason: String,
+    },
+    /// The image's header declares more pixels than allowed (checked before decoding).
+    #[error(
+        "image is {width}x{height} pixels, more than the limit of {max_pixels} pixels (`safety.image.max_pixels`)"
+    )]
+    ImageTooLarge {
+        /// Declared width.
+        width: u32,
+        /// Declared height.
+        height: u32,
+        /// The configured limit.
+        max_pixels: u64,
+    },
+    /// The image file is larger than allowed.
+    #[error(
+        "image file is {len} bytes, more than the limit of {max} bytes (`safety.image.max_bytes`)"
+    )]
+    ImageFileTooLarge {
+        /// Size of the file in bytes.
+        len: usize,
+        /// The configured limit.
+        max: usize,
+    },
+    /// The image is in a known format but could not be decoded (truncated, corrupt).
+    #[error("cannot decode image: {reason}")]
+    ImageDecode {
+        /// The decoder's message.
+        reason: String,
+    },
     /// An audit record could not be serialised.
     #[error("cannot serialise audit record: {0}")]
     Json(#[from] serde_json::Error),
@@ -83,6 +128,13 @@ impl SafetyError {
     pub(crate) fn config(field: impl Into<String>, reason: impl Into<String>) -> Self {
         Self::InvalidConfig {
             field: field.into(),
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn model(path: &std::path::Path, reason: impl Into<String>) -> Self {
+        Self::Model {
+            path: path.to_owned(),
             reason: reason.into(),
         }
     }

@@ -16,7 +16,7 @@ use muse_safety::{
 fn missing_table_gives_defaults() {
     let c = SafetyConfig::from_toml_str("[model]\nname = \"x\"\n").unwrap();
     assert_eq!(c, SafetyConfig::default());
-    assert_eq!(c.enabled, ["policy", "injection"]);
+    assert_eq!(c.enabled, ["policy", "injection", "toxicity"]);
     assert!(!c.audit_full_text && c.audit_log.is_none());
 }
 

@@ -15,6 +15,10 @@ use std::path::PathBuf;
 pub const SMOLLM2: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
 /// Folder name of the packaged sentence-embedding model.
 pub const MINILM: &str = "all-MiniLM-L6-v2";
+/// Folder name of the converted toxicity classifier.
+pub const TOXICITY: &str = "toxic-comment-classifier";
+/// File name of the open_nsfw image classifier.
+pub const NSFW: &str = "open-nsfw.onnx";
 
 /// The models directory: `$MUSE_HOME/models`, else the repository's `models/`.
 pub fn models_dir() -> PathBuf {

@@ -6,7 +6,7 @@ use crate::quality::QualityArgs;
 use anyhow::{Context, Result, bail};
 use muse_engine::{CreateRequest, Passage, Pipeline, SentenceEmbedderRef, TextModel};
 use muse_quality::Evaluator;
-use muse_safety::{AuditLog, FilterChain, SafetyConfig};
+use muse_safety::{AuditLog, FilterChain};
 use muse_sample::SamplingParams;
 use std::io::Write;
 
@@ -51,16 +51,7 @@ pub struct Args {
 
 /// The safety chain and audit log of `[safety]` in the config file (defaults without one).
 fn safety(q: &QualityArgs) -> Result<(FilterChain, Option<AuditLog>)> {
-    let default = std::path::Path::new("muse.toml");
-    let cfg = match &q.config {
-        Some(p) => {
-            SafetyConfig::from_file(p).with_context(|| format!("reading {}", p.display()))?
-        }
-        None if default.is_file() => {
-            SafetyConfig::from_file(default).context("reading ./muse.toml")?
-        }
-        None => SafetyConfig::default(),
-    };
+    let cfg = crate::safety::load(q.config.as_deref())?;
     let audit = match &cfg.audit_log {
         Some(path) => Some(AuditLog::open(path, cfg.audit_full_text)?),
         None => None,

@@ -6,7 +6,7 @@ use crate::quality::QualityArgs;
 use anyhow::{Context, Result};
 use muse_engine::TextModel;
 use muse_models::SentenceEmbedder;
-use muse_safety::{FilterChain, SafetyConfig};
+use muse_safety::FilterChain;
 use muse_server::ServerConfig;
 use muse_server::engine::{Models, MuseBackend};
 use std::path::Path;
@@ -86,12 +86,7 @@ fn server_config(a: &Args) -> Result<ServerConfig> {
 }
 
 fn safety(a: &Args) -> Result<FilterChain> {
-    let default = Path::new("muse.toml");
-    let cfg = match &a.quality.config {
-        Some(p) => SafetyConfig::from_file(p)?,
-        None if default.is_file() => SafetyConfig::from_file(default)?,
-        None => SafetyConfig::default(),
-    };
+    let cfg = crate::safety::load(a.quality.config.as_deref())?;
     Ok(FilterChain::from_config(&cfg)?)
 }
 
