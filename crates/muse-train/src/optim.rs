@@ -101,14 +101,16 @@ impl AdamW {
         let bias2 = 1.0 - c.beta2.powi(t);
         for (i, (_, p)) in self.params.iter().enumerate() {
             let Some(g) = grads.get(p) else { continue };
-            let g = (g * scale)?;
+            // Detached: the gradient (and through it the step's whole graph) must not stay
+            // reachable from the moments, or every step's graph would be kept alive.
+            let g = (g * scale)?.detach();
             let m = ((&self.m[i] * c.beta1)? + (&g * (1.0 - c.beta1))?)?;
             let v = ((&self.v[i] * c.beta2)? + (g.sqr()? * (1.0 - c.beta2))?)?;
             let update = ((&m / bias1)? / ((&v / bias2)?.sqrt()? + c.eps)?)?;
             let decayed = (p.as_tensor() * (1.0 - lr * c.weight_decay))?;
-            p.set(&(decayed - (update * lr)?)?)?;
-            self.m[i] = m;
-            self.v[i] = v;
+            p.set(&(decayed - (update * lr)?)?.detach())?;
+            self.m[i] = m.detach();
+            self.v[i] = v.detach();
         }
         Ok(norm)
     }
@@ -199,7 +201,8 @@ impl Ema {
             .max_decay
             .min((1.0 + step as f64) / (10.0 + step as f64));
         for ((_, s), (_, p)) in self.shadow.iter_mut().zip(params) {
-            *s = ((&*s * decay)? + (p.as_tensor() * (1.0 - decay))?)?;
+            // Detached, or each average would hold the op graph back to the first step.
+            *s = ((&*s * decay)? + (p.as_tensor() * (1.0 - decay))?)?.detach();
         }
         Ok(())
     }
