@@ -121,7 +121,10 @@ pub fn resolve_image_model(spec: Option<&str>) -> Result<PathBuf> {
             installed.display()
         );
     }
-    bail!("image model {want} not found (neither a folder nor a model in {})", models_dir().display())
+    bail!(
+        "image model {want} not found (neither a folder nor a model in {})",
+        models_dir().display()
+    )
 }
 
 /// Resolve `--model PATH|NAME` (or the default embedding model) to a model folder: an existing

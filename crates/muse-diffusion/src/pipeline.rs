@@ -220,9 +220,7 @@ impl ImagePipeline {
         // Components from Muse's own library (e.g. the sentence-embedding text encoder) are
         // installed models, not sub-folders.
         for (name, _) in index.iter().filter(|(k, v)| {
-            !k.starts_with('_')
-                && v.is_array()
-                && v.get(0).and_then(|l| l.as_str()) != Some("muse")
+            !k.starts_with('_') && v.is_array() && v.get(0).and_then(|l| l.as_str()) != Some("muse")
         }) {
             if listed(name).is_some() && !dir.join(name).is_dir() {
                 return Err(missing(&format!("{name} component"), dir.join(name)));

@@ -106,5 +106,8 @@ pub fn condition_center(dir: &Path) -> Option<Vec<f32>> {
     let text = std::fs::read(dir.join("model_index.json")).ok()?;
     let index: serde_json::Value = serde_json::from_slice(&text).ok()?;
     let values = index.get("muse")?.get("condition_center")?.as_array()?;
-    values.iter().map(|v| v.as_f64().map(|x| x as f32)).collect()
+    values
+        .iter()
+        .map(|v| v.as_f64().map(|x| x as f32))
+        .collect()
 }

@@ -100,13 +100,17 @@ pub fn generate(
                 n,
                 ..Default::default()
             };
-            let generated = pipe
-                .generate(&req, &mut |_, _| {})
-                .map_err(|e| TrainError::InvalidParameter { name: "model", reason: e.to_string() })?;
+            let generated =
+                pipe.generate(&req, &mut |_, _| {})
+                    .map_err(|e| TrainError::InvalidParameter {
+                        name: "model",
+                        reason: e.to_string(),
+                    })?;
             for img in generated.images {
                 // Grayscale models come back as RGB with equal channels: take one.
                 let gray: Vec<u8> = img.pixels.chunks_exact(3).map(|p| p[0]).collect();
-                out.signed.extend(gray.iter().map(|&p| p as f32 / 127.5 - 1.0));
+                out.signed
+                    .extend(gray.iter().map(|&p| p as f32 / 127.5 - 1.0));
                 out.labels.push(class);
                 if out.samples[class].len() < keep {
                     out.samples[class].push(gray);
@@ -129,22 +133,34 @@ pub fn evaluate(
     mut progress: impl FnMut(f64, usize, usize),
 ) -> Result<EvalReport> {
     if opts.per_class == 0 {
-        return Err(TrainError::InvalidParameter { name: "--per-class", reason: "must be at least 1".into() });
+        return Err(TrainError::InvalidParameter {
+            name: "--per-class",
+            reason: "must be at least 1".into(),
+        });
     }
     if prompts.len() != classifier.classes.len() {
         return Err(TrainError::InvalidParameter {
             name: "prompts",
-            reason: format!("{} prompt lists for {} classes", prompts.len(), classifier.classes.len()),
+            reason: format!(
+                "{} prompt lists for {} classes",
+                prompts.len(),
+                classifier.classes.len()
+            ),
         });
     }
     let (test_accuracy, test_features) = classifier.evaluate(test)?;
     let half = test.len() / 2 * FEATURE_DIM;
-    let frechet_real_halves =
-        frechet_distance_of(&test_features[..half], &test_features[half..2 * half], FEATURE_DIM)?;
+    let frechet_real_halves = frechet_distance_of(
+        &test_features[..half],
+        &test_features[half..2 * half],
+        FEATURE_DIM,
+    )?;
     let mut results = Vec::new();
     for &guidance in &opts.guidances {
         let started = Instant::now();
-        let generated = generate(pipe, prompts, opts, guidance, 10, &mut |d, t| progress(guidance, d, t))?;
+        let generated = generate(pipe, prompts, opts, guidance, 10, &mut |d, t| {
+            progress(guidance, d, t)
+        })?;
         let seconds = started.elapsed().as_secs_f64();
         on_samples(guidance, &generated.samples)?;
         let n = generated.labels.len();
@@ -159,7 +175,11 @@ pub fn evaluate(
             guidance,
             images: n,
             accuracy: right.iter().sum::<usize>() as f64 / n.max(1) as f64,
-            per_class_accuracy: right.iter().zip(&count).map(|(&r, &c)| r as f64 / c.max(1) as f64).collect(),
+            per_class_accuracy: right
+                .iter()
+                .zip(&count)
+                .map(|(&r, &c)| r as f64 / c.max(1) as f64)
+                .collect(),
             frechet: frechet_distance_of(&features, &test_features, FEATURE_DIM)?,
             seconds,
             images_per_sec: n as f64 / seconds.max(1e-9),
@@ -179,15 +199,22 @@ pub fn evaluate(
 pub fn sample_grid(rows: &[Vec<Vec<u8>>], side: usize, path: &std::path::Path) -> Result<()> {
     let cols = rows.iter().map(Vec::len).max().unwrap_or(0).max(1);
     let gap = 2;
-    let (w, h) = (cols * (side + gap) + gap, rows.len().max(1) * (side + gap) + gap);
+    let (w, h) = (
+        cols * (side + gap) + gap,
+        rows.len().max(1) * (side + gap) + gap,
+    );
     let mut img = image::GrayImage::from_pixel(w as u32, h as u32, image::Luma([128]));
     for (r, row) in rows.iter().enumerate() {
         for (c, tile) in row.iter().enumerate() {
             for (i, &p) in tile.iter().enumerate().take(side * side) {
-                let (x, y) = (gap + c * (side + gap) + i % side, gap + r * (side + gap) + i / side);
+                let (x, y) = (
+                    gap + c * (side + gap) + i % side,
+                    gap + r * (side + gap) + i / side,
+                );
                 img.put_pixel(x as u32, y as u32, image::Luma([p]));
             }
         }
     }
-    img.save(path).map_err(|e| TrainError::Image(format!("{}: {e}", path.display())))
+    img.save(path)
+        .map_err(|e| TrainError::Image(format!("{}: {e}", path.display())))
 }

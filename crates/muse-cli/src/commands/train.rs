@@ -287,11 +287,13 @@ fn evaluate(a: EvaluateArgs) -> Result<()> {
         &std::fs::read(a.model.join("model_index.json"))
             .with_context(|| format!("reading {}/model_index.json", a.model.display()))?,
     )?;
-    let dataset = index["muse"]["dataset"].as_str().unwrap_or("fashion-mnist").to_string();
+    let dataset = index["muse"]["dataset"]
+        .as_str()
+        .unwrap_or("fashion-mnist")
+        .to_string();
     let source = DataSource::parse(&dataset)?;
-    let prompts = muse_train::captions::evaluation_prompts(&source).ok_or_else(|| {
-        anyhow::anyhow!("no held-out evaluation prompts for dataset {dataset}")
-    })?;
+    let prompts = muse_train::captions::evaluation_prompts(&source)
+        .ok_or_else(|| anyhow::anyhow!("no held-out evaluation prompts for dataset {dataset}"))?;
     let classifier = muse_train::classifier::Classifier::load(&a.classifier)?;
     let test = source.load(&datasets_dir(), Split::Test)?;
     let opts = muse_train::evaluate::EvalOptions {
@@ -327,7 +329,11 @@ fn evaluate(a: EvaluateArgs) -> Result<()> {
     let report = report?;
     if a.json {
         use std::io::Write;
-        writeln!(std::io::stdout().lock(), "{}", serde_json::to_string_pretty(&report)?)?;
+        writeln!(
+            std::io::stdout().lock(),
+            "{}",
+            serde_json::to_string_pretty(&report)?
+        )?;
     } else {
         eprintln!(
             "classifier test accuracy {:.2}%; Fréchet distance between halves of the real test set {:.2}",
@@ -337,7 +343,11 @@ fn evaluate(a: EvaluateArgs) -> Result<()> {
         for r in &report.results {
             eprintln!(
                 "guidance {}: {} images, conditional accuracy {:.1}%, Fréchet distance {:.2}, {:.2} images/s",
-                r.guidance, r.images, r.accuracy * 100.0, r.frechet, r.images_per_sec
+                r.guidance,
+                r.images,
+                r.accuracy * 100.0,
+                r.frechet,
+                r.images_per_sec
             );
         }
     }
