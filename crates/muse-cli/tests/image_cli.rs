@@ -148,7 +148,7 @@ fn bad_input_is_one_line_error() {
     );
     one_line_error(
         &muse(&["image", "x", "--model", "/nonexistent/model"]),
-        "missing model folder",
+        "image model /nonexistent/model not found",
     );
     let tmp = tempfile::tempdir().unwrap();
     std::fs::write(

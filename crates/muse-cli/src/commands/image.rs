@@ -122,6 +122,22 @@ pub fn run(a: Args) -> Result<()> {
         ),
         None => None,
     };
+    // Input filter first: a refused prompt costs no model load.
+    let safety_cfg = crate::safety::load(None)?;
+    if let Some(prompt) = a.prompt.as_deref().filter(|p| !p.trim().is_empty()) {
+        let chain = muse_safety::FilterChain::from_config(&safety_cfg)?;
+        let v = muse_safety::ContentFilter::check_text(&chain, prompt, muse_safety::Stage::Input)?;
+        if v.action == muse_safety::Action::Block {
+            let cats: Vec<String> = v
+                .categories
+                .iter()
+                .filter(|(_, s)| **s > 0.0)
+                .map(|(c, s)| format!("{c} {s:.2}"))
+                .collect();
+            bail!("the prompt was refused by the safety filter ({})", cats.join(", "));
+        }
+    }
+    let nsfw = muse_safety::NsfwImageFilter::from_config(&safety_cfg.image)?;
     let dir = crate::home::resolve_image_model(a.model.as_deref())?;
     let pipe: ImagePipeline = crate::commands::train::load_image_pipeline(&dir, &device)?;
     let (default_steps, default_guidance) = model_defaults(&dir);
@@ -156,9 +172,44 @@ pub fn run(a: Args) -> Result<()> {
         b.finish_and_clear();
     }
     let paths = output_paths(&a.output, out.images.len());
+    // Output filter: every image is screened when the NSFW model is installed; one over the
+    // threshold is withheld or blurred as `[safety.image]` says, and a screening error withholds
+    // it (fail closed).
+    let mut written = Vec::new();
+    let mut screening = Vec::new();
     for (img, p) in out.images.iter().zip(&paths) {
-        write_png(img, p)?;
+        let Some(filter) = &nsfw else {
+            write_png(img, p)?;
+            written.push(p.clone());
+            continue;
+        };
+        let rgb = image::RgbImage::from_raw(img.width as u32, img.height as u32, img.pixels.clone())
+            .context("image buffer has the wrong size")?;
+        match muse_safety::screen_image(filter, rgb) {
+            Ok(screened) => {
+                let score = screened.verdict.categories.get("nsfw").copied().unwrap_or(0.0);
+                screening.push(serde_json::json!({
+                    "image": p.display().to_string(),
+                    "nsfw": score,
+                    "action": screened.verdict.action,
+                }));
+                if let Some(kept) = screened.image {
+                    kept.save_with_format(p, image::ImageFormat::Png)
+                        .with_context(|| format!("writing {}", p.display()))?;
+                    written.push(p.clone());
+                } else {
+                    eprintln!("withheld {}: nsfw score {score:.3}", p.display());
+                }
+            }
+            Err(e) => {
+                eprintln!("withheld {}: the image safety filter failed: {e}", p.display());
+                screening.push(serde_json::json!({
+                    "image": p.display().to_string(), "action": "withhold", "error": e.to_string(),
+                }));
+            }
+        }
     }
+    let paths = written;
     let mut stdout = std::io::stdout().lock();
     if a.json {
         let j = serde_json::json!({
@@ -167,6 +218,7 @@ pub fn run(a: Args) -> Result<()> {
             "steps": steps,
             "scheduler": out.scheduler.name(),
             "timings": {"unet_ms_per_step": out.unet_ms_per_step, "total_ms": out.total_ms},
+            "safety": if nsfw.is_some() { serde_json::json!(screening) } else { serde_json::json!("nsfw model not installed: images not screened") },
         });
         writeln!(stdout, "{j}")?;
     } else {
