@@ -604,7 +604,8 @@ pub fn train(
         "batch": opts.batch,
         "final_loss": final_loss,
     });
-    export(&opts.out, &config_json, &ema.tensors(), DType::F32, meta)?;
+    // F16 halves the shipped size; the checkpoints in training/ keep F32.
+    export(&opts.out, &config_json, &ema.tensors(), DType::F16, meta)?;
     crate::plot::loss_curve(&state.losses, &opts.out.join("loss_curve.png"))?;
     Ok(TrainReport {
         steps: state.step,

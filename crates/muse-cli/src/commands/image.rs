@@ -128,13 +128,19 @@ pub fn run(a: Args) -> Result<()> {
         let chain = muse_safety::FilterChain::from_config(&safety_cfg)?;
         let v = muse_safety::ContentFilter::check_text(&chain, prompt, muse_safety::Stage::Input)?;
         if v.action == muse_safety::Action::Block {
-            let cats: Vec<String> = v
-                .categories
+            // The categories that decided it: those at 0.5 or more, else the strongest.
+            let mut ranked: Vec<(&String, &f32)> = v.categories.iter().collect();
+            ranked.sort_by(|a, b| b.1.total_cmp(a.1));
+            let cats: Vec<String> = ranked
                 .iter()
-                .filter(|(_, s)| **s > 0.0)
-                .map(|(c, s)| format!("{c} {s:.2}"))
+                .enumerate()
+                .filter(|(i, (_, s))| *i == 0 || **s >= 0.5)
+                .map(|(_, (c, s))| format!("{c} {s:.2}"))
                 .collect();
-            bail!("the prompt was refused by the safety filter ({})", cats.join(", "));
+            bail!(
+                "the prompt was refused by the safety filter ({})",
+                cats.join(", ")
+            );
         }
     }
     let nsfw = muse_safety::NsfwImageFilter::from_config(&safety_cfg.image)?;
@@ -183,11 +189,17 @@ pub fn run(a: Args) -> Result<()> {
             written.push(p.clone());
             continue;
         };
-        let rgb = image::RgbImage::from_raw(img.width as u32, img.height as u32, img.pixels.clone())
-            .context("image buffer has the wrong size")?;
+        let rgb =
+            image::RgbImage::from_raw(img.width as u32, img.height as u32, img.pixels.clone())
+                .context("image buffer has the wrong size")?;
         match muse_safety::screen_image(filter, rgb) {
             Ok(screened) => {
-                let score = screened.verdict.categories.get("nsfw").copied().unwrap_or(0.0);
+                let score = screened
+                    .verdict
+                    .categories
+                    .get("nsfw")
+                    .copied()
+                    .unwrap_or(0.0);
                 screening.push(serde_json::json!({
                     "image": p.display().to_string(),
                     "nsfw": score,
@@ -202,7 +214,10 @@ pub fn run(a: Args) -> Result<()> {
                 }
             }
             Err(e) => {
-                eprintln!("withheld {}: the image safety filter failed: {e}", p.display());
+                eprintln!(
+                    "withheld {}: the image safety filter failed: {e}",
+                    p.display()
+                );
                 screening.push(serde_json::json!({
                     "image": p.display().to_string(), "action": "withhold", "error": e.to_string(),
                 }));
