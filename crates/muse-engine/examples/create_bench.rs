@@ -44,6 +44,7 @@ fn main() {
         evaluator: &evaluator,
         safety: &safety,
         audit: None,
+        image: None,
     };
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),

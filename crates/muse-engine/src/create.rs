@@ -87,6 +87,17 @@ pub struct Created {
     /// Things the user should know (an image that could not be made, a language the model
     /// writes poorly).
     pub warnings: Vec<String>,
+    /// Where the images of `image` / `text_image` requests were written.
+    pub images: Vec<String>,
+}
+
+/// Makes the image of an `image` or `text_image` request — a text-to-image model with the output
+/// safety filter applied — so the engine needs no diffusion dependency. Returns where the image
+/// was written, or `None` when the safety filter withheld it.
+pub trait ImageMaker {
+    /// # Errors
+    /// A message when no image could be made.
+    fn make(&self, prompt: &str, seed: u64) -> Result<Option<String>, String>;
 }
 
 impl Created {
@@ -109,7 +120,7 @@ impl Created {
             out["sources"] = json!(self.sources);
         }
         if self.task.wants_image() {
-            out["images"] = json!([]);
+            out["images"] = json!(self.images);
         }
         out
     }
@@ -128,6 +139,9 @@ pub struct Pipeline<'a> {
     pub safety: &'a FilterChain,
     /// Where every safety decision is appended (the `[safety] audit_log` of muse.toml).
     pub audit: Option<&'a AuditLog>,
+    /// The image model for `image` / `text_image` requests (`None`: they stop at the plan,
+    /// or write the text only).
+    pub image: Option<&'a dyn ImageMaker>,
 }
 
 fn ms(t: Instant) -> f64 {
@@ -245,20 +259,74 @@ impl Pipeline<'_> {
                 sources,
                 trace,
                 warnings,
+                images: Vec::new(),
             });
         }
-        if u.task == Task::Image {
-            return Err(EngineError::Unsupported(
-                "image generation needs a diffusion model, which this build of Muse does not have yet; \
-                 `--plan-only` shows the image prompt"
-                    .into(),
-            ));
+        let mut images = Vec::new();
+        if u.task.wants_image() {
+            match self.image {
+                Some(maker) => {
+                    let t = Instant::now();
+                    let prompt = the_plan
+                        .image_prompt
+                        .clone()
+                        .unwrap_or_else(|| req.prompt.clone());
+                    let made = maker
+                        .make(&prompt, req.sampling.seed)
+                        .map_err(EngineError::Unsupported)?;
+                    let withheld = made.is_none();
+                    images.extend(made);
+                    trace.push(entry(
+                        "generate",
+                        ms(t),
+                        json!({"image_prompt": prompt, "images": images.len(), "withheld_by_safety": withheld}),
+                    ));
+                    if withheld {
+                        warnings.push("the image was withheld by the image safety filter".into());
+                    }
+                }
+                None if u.task == Task::Image => {
+                    return Err(EngineError::Unsupported(
+                        "image generation needs an image model, which this pipeline was not given; \
+                         `--plan-only` shows the image prompt"
+                            .into(),
+                    ));
+                }
+                None => warnings.push(
+                    "the image part was skipped: no image model is available; the text was written"
+                        .into(),
+                ),
+            }
         }
-        if u.task == Task::TextImage {
-            warnings.push(
-                "the image part was skipped: no image model is available; the text was written"
-                    .into(),
-            );
+        if u.task == Task::Image {
+            // Nothing to write: the image is the content. Quality scores are for text.
+            trace.push(entry(
+                "evaluate",
+                0.0,
+                json!({"skipped": "quality scores are defined for text"}),
+            ));
+            trace.push(entry(
+                "optimize",
+                0.0,
+                json!({"skipped": "one image per request"}),
+            ));
+            trace.push(entry(
+                "safety",
+                0.0,
+                json!({"image": "screened by the image filter in generate"}),
+            ));
+            return Ok(Created {
+                task: u.task,
+                constraints: u.constraints,
+                plan: the_plan,
+                content: None,
+                scores: None,
+                checks: None,
+                sources,
+                trace,
+                warnings,
+                images,
+            });
         }
         if u.constraints.language != "en" {
             warnings.push(format!(
@@ -388,6 +456,7 @@ impl Pipeline<'_> {
             sources,
             trace,
             warnings,
+            images,
         })
     }
 }

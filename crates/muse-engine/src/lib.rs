@@ -23,7 +23,9 @@ pub use bench::BenchResult;
 pub use causal::{BatchState, CausalLm, SeqCache};
 pub use chat::{ChatMessage, ChatTemplate};
 pub use continuous::{ActiveSeq, MAX_TOP_LOGPROBS, TokenLogprob};
-pub use create::{CreateRequest, Created, Passage, Pipeline, TraceEntry, prototype_similarity};
+pub use create::{
+    CreateRequest, Created, ImageMaker, Passage, Pipeline, TraceEntry, prototype_similarity,
+};
 pub use error::EngineError;
 pub use generate::{FinishReason, GenerateRequest, Generation, Timings};
 pub use optimize::{Candidate, MAX_ROUNDS, OptimizeRequest, Optimized, Round};

@@ -47,6 +47,53 @@ pub struct Args {
     /// Print {"task", "constraints", "content", "scores", "sources", "trace", …}.
     #[arg(long)]
     json: bool,
+    /// Image model for `image` and `text_image` requests (default: muse-t2i-fashion).
+    #[arg(long, value_name = "NAME|PATH")]
+    image_model: Option<String>,
+    /// Where the image of an `image` / `text_image` request is written.
+    #[arg(long, default_value = "create-image.png", value_name = "PNG")]
+    image_out: std::path::PathBuf,
+}
+
+/// The image side of `create`: the image model is loaded only when a request asks for an image;
+/// the result passes the NSFW filter before it is written.
+struct CliImageMaker {
+    model: Option<String>,
+    out: std::path::PathBuf,
+    safety: muse_safety::SafetyConfig,
+}
+
+impl muse_engine::ImageMaker for CliImageMaker {
+    fn make(&self, prompt: &str, seed: u64) -> Result<Option<String>, String> {
+        let run = || -> Result<Option<String>> {
+            let dir = crate::home::resolve_image_model(self.model.as_deref())?;
+            let device = candle_core::Device::Cpu;
+            let pipe = crate::commands::train::load_image_pipeline(&dir, &device)?;
+            let (steps, guidance) = crate::commands::image::model_defaults(&dir);
+            let req = muse_diffusion::pipeline::GenerateRequest {
+                prompt: prompt.to_string(),
+                steps,
+                guidance,
+                seed,
+                ..Default::default()
+            };
+            let generated = pipe.generate(&req, &mut |_, _| {})?;
+            let Some(img) = generated.images.into_iter().next() else {
+                bail!("the image model returned no image");
+            };
+            let rgb = image::RgbImage::from_raw(img.width as u32, img.height as u32, img.pixels)
+                .context("image buffer has the wrong size")?;
+            let kept = match muse_safety::NsfwImageFilter::from_config(&self.safety.image)? {
+                Some(filter) => muse_safety::screen_image(&filter, rgb)?.image,
+                None => Some(rgb),
+            };
+            let Some(kept) = kept else { return Ok(None) };
+            kept.save_with_format(&self.out, image::ImageFormat::Png)
+                .with_context(|| format!("writing {}", self.out.display()))?;
+            Ok(Some(self.out.display().to_string()))
+        };
+        run().map_err(|e| format!("{e:#}"))
+    }
 }
 
 /// The safety chain and audit log of `[safety]` in the config file (defaults without one).
@@ -88,6 +135,11 @@ pub fn run(a: Args) -> Result<()> {
     let (safety, audit) = safety(&a.quality)?;
     let emb = a.quality.load_embedder()?;
     let embedder = SentenceEmbedderRef::new(&emb);
+    let image_maker = CliImageMaker {
+        model: a.image_model.clone(),
+        out: a.image_out.clone(),
+        safety: crate::safety::load(a.quality.config.as_deref())?,
+    };
     let path = resolve_text_model(a.model.as_deref())?;
     let lm = TextModel::load(&path).with_context(|| format!("loading {}", path.display()))?;
     let evaluator = Evaluator::new(&lm, &embedder, weights)?;
@@ -97,6 +149,7 @@ pub fn run(a: Args) -> Result<()> {
         evaluator: &evaluator,
         safety: &safety,
         audit: audit.as_ref(),
+        image: Some(&image_maker),
     };
     let mut req = CreateRequest::new(a.prompt.clone());
     req.best_of = a.best_of;

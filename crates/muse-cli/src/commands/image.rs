@@ -90,7 +90,7 @@ fn write_png(img: &RgbImage, path: &Path) -> Result<()> {
 
 /// Steps and guidance the model's `model_index.json` recommends (`"muse"` section), else
 /// diffusers' defaults.
-fn model_defaults(dir: &Path) -> (usize, f64) {
+pub(crate) fn model_defaults(dir: &Path) -> (usize, f64) {
     let index: Option<serde_json::Value> = std::fs::read(dir.join("model_index.json"))
         .ok()
         .and_then(|t| serde_json::from_slice(&t).ok());

@@ -379,6 +379,7 @@ fn create(
         evaluator: &evaluator,
         safety: filters,
         audit: None,
+        image: None,
     };
     let mut req = muse_engine::CreateRequest::new(job.prompt);
     req.best_of = job.best_of;
