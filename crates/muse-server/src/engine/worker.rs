@@ -392,6 +392,13 @@ fn create(
             param: "prompt".into(),
             message: u.to_string(),
         },
+        // Image requests: the server has no image model yet.
+        EngineError::Unsupported(m) => BackendError::Unavailable(m),
+        // A refused prompt, or a filter that could not run (fail closed): 400 with the reason.
+        e @ (EngineError::Safety(_) | EngineError::Refused { .. }) => BackendError::Invalid {
+            param: "prompt".into(),
+            message: e.to_string(),
+        },
         other => BackendError::Internal(other.to_string()),
     })?;
     Ok(if job.plan_only {
