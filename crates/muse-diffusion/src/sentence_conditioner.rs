@@ -22,7 +22,6 @@ use crate::{DiffusionError, Result};
 pub struct SentenceConditioner {
     embedder: SentenceEmbedder,
     device: Device,
-    center: Option<Vec<f32>>,
 }
 
 impl SentenceConditioner {
@@ -30,31 +29,7 @@ impl SentenceConditioner {
         Self {
             embedder,
             device: device.clone(),
-            center: None,
         }
-    }
-
-    /// Condition on `√d · (e − center) / ‖e − center‖` instead of the raw embedding `e`, as
-    /// models trained by `muse train diffusion` do (`muse.condition_center` in their
-    /// `model_index.json`).
-    pub fn with_center(mut self, center: Vec<f32>) -> Self {
-        self.center = Some(center);
-        self
-    }
-
-    /// Width of the conditioning vectors.
-    pub fn dim(&self) -> usize {
-        self.embedder.dim()
-    }
-
-    fn condition(&self, v: &[f32]) -> Vec<f32> {
-        let Some(center) = &self.center else {
-            return v.to_vec();
-        };
-        let centred: Vec<f32> = v.iter().zip(center).map(|(a, b)| a - b).collect();
-        let norm = centred.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-6);
-        let scale = (v.len() as f32).sqrt() / norm;
-        centred.iter().map(|x| x * scale).collect()
     }
 }
 
@@ -75,7 +50,7 @@ impl TextConditioner for SentenceConditioner {
                 .embed(&refs)
                 .map_err(|e| DiffusionError::input(format!("embedding the prompt: {e}")))?;
             for ((i, _), v) in non_empty.iter().zip(&e.vectors) {
-                rows[i * dim..(i + 1) * dim].copy_from_slice(&self.condition(v));
+                rows[i * dim..(i + 1) * dim].copy_from_slice(v);
             }
         }
         Ok(Tensor::from_vec(rows, (texts.len(), 1, dim), &self.device)?)
@@ -99,15 +74,4 @@ pub fn sentence_encoder_name(dir: &Path) -> Option<String> {
             .unwrap_or("all-MiniLM-L6-v2")
             .to_string(),
     )
-}
-
-/// The conditioning centre a pipeline folder records (`muse.condition_center`), if any.
-pub fn condition_center(dir: &Path) -> Option<Vec<f32>> {
-    let text = std::fs::read(dir.join("model_index.json")).ok()?;
-    let index: serde_json::Value = serde_json::from_slice(&text).ok()?;
-    let values = index.get("muse")?.get("condition_center")?.as_array()?;
-    values
-        .iter()
-        .map(|v| v.as_f64().map(|x| x as f32))
-        .collect()
 }

@@ -203,23 +203,8 @@ pub fn scheduler_config() -> serde_json::Value {
 /// Caption embeddings per class, computed once: `[class][caption] -> vector`.
 pub struct CaptionBank {
     pub captions: Vec<Vec<String>>,
-    /// Conditioning vectors per class and caption, after [`normalize_condition`].
     pub vectors: Vec<Vec<Vec<f32>>>,
     pub dim: usize,
-    /// The mean caption embedding, stored with the model (`muse.condition_center`).
-    pub center: Vec<f32>,
-}
-
-/// The conditioning vector of a sentence embedding `v`: centred on `center` and scaled to
-/// length `√dim`, so each component is of order one (a unit-length 384-d embedding has
-/// components of about 0.05, a weak input to freshly initialised layers). The zero vector stays
-/// the "no caption" condition. Inference applies the same map
-/// (`muse_diffusion::sentence_conditioner`).
-pub fn normalize_condition(v: &[f32], center: &[f32]) -> Vec<f32> {
-    let centred: Vec<f32> = v.iter().zip(center).map(|(a, b)| a - b).collect();
-    let norm = centred.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-6);
-    let scale = (v.len() as f32).sqrt() / norm;
-    centred.iter().map(|x| x * scale).collect()
 }
 
 impl CaptionBank {
@@ -243,27 +228,10 @@ impl CaptionBank {
                 reason: "the embedding model returned no vectors".into(),
             });
         }
-        // Centre on the mean caption (classes weighted equally): captions that share a template
-        // ("a photo of …") have cosine 0.4–0.6 across classes, so the raw vectors differ in a
-        // small part of their length; what remains after centring is what tells classes apart.
-        let mut center = vec![0f32; dim];
-        for class in &vectors {
-            for v in class {
-                for (c, x) in center.iter_mut().zip(v) {
-                    *c += x / (class.len() * vectors.len()) as f32;
-                }
-            }
-        }
-        for class in &mut vectors {
-            for v in class.iter_mut() {
-                *v = normalize_condition(v, &center);
-            }
-        }
         Ok(Self {
             captions,
             vectors,
             dim,
-            center,
         })
     }
 }
@@ -597,7 +565,6 @@ pub fn train(
         "conditioning": "sentence embedding as a one-token encoder_hidden_states; zeros = unconditional",
         "dataset": state.dataset,
         "classes": set.classes,
-        "condition_center": bank.center,
         "default_steps": 25,
         "default_guidance": 3.0,
         "trained_steps": state.step,

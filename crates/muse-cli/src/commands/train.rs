@@ -252,27 +252,13 @@ pub(crate) fn load_image_pipeline(
     device: &candle_core::Device,
 ) -> Result<muse_diffusion::pipeline::ImagePipeline> {
     use muse_diffusion::pipeline::{ImagePipeline, TextConditioner};
-    use muse_diffusion::sentence_conditioner::{
-        SentenceConditioner, condition_center, sentence_encoder_name,
-    };
+    use muse_diffusion::sentence_conditioner::{SentenceConditioner, sentence_encoder_name};
     let text: Option<Box<dyn TextConditioner>> = match sentence_encoder_name(dir) {
         Some(name) => {
             let emb_dir = resolve_embedding_model(Some(&name))?;
             let embedder = SentenceEmbedder::load(&emb_dir)
                 .with_context(|| format!("loading the text encoder {}", emb_dir.display()))?;
-            let mut conditioner = SentenceConditioner::new(embedder, device);
-            if let Some(center) = condition_center(dir) {
-                if center.len() != conditioner.dim() {
-                    anyhow::bail!(
-                        "{}: muse.condition_center has {} values, the text encoder {name} makes {}",
-                        dir.join("model_index.json").display(),
-                        center.len(),
-                        conditioner.dim()
-                    );
-                }
-                conditioner = conditioner.with_center(center);
-            }
-            Some(Box::new(conditioner))
+            Some(Box::new(SentenceConditioner::new(embedder, device)))
         }
         None => None,
     };
