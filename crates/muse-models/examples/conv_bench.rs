@@ -3,6 +3,8 @@
 //!
 //! `cargo run --release -p muse-models --example conv_bench`
 
+#![allow(clippy::print_stdout, reason = "a benchmark prints its table")]
+
 use std::time::Instant;
 
 use candle_core::{Device, Result, Tensor, Var};

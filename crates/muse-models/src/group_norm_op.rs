@@ -25,7 +25,7 @@ fn dims(layout_dims: &[usize], groups: usize) -> Result<(usize, usize, usize)> {
     let (&c, spatial) = rest
         .split_first()
         .ok_or_else(|| candle_core::Error::Msg("group_norm: input needs a channel axis".into()))?;
-    if groups == 0 || c % groups != 0 {
+    if groups == 0 || !c.is_multiple_of(groups) {
         candle_core::bail!("group_norm: {c} channels are not divisible into {groups} groups");
     }
     Ok((b, c, spatial.iter().product()))

@@ -2,6 +2,8 @@
 //!
 //! `cargo run --release -p muse-train --example unet_step_bench -- 64 32,64,64 16,32,32`
 
+#![allow(clippy::print_stdout, reason = "a benchmark prints its table")]
+
 use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor};

@@ -100,7 +100,7 @@ impl DiffusionTraining {
         if !(0.0..1.0).contains(&self.ema_decay) {
             return bad("--ema-decay", "must be in [0, 1)");
         }
-        if self.channels.iter().any(|&c| c == 0 || c % 8 != 0) {
+        if self.channels.iter().any(|&c| c == 0 || !c.is_multiple_of(8)) {
             return bad(
                 "--channels",
                 "each must be a positive multiple of 8 (GroupNorm groups)",
@@ -200,6 +200,9 @@ pub fn scheduler_config() -> serde_json::Value {
     })
 }
 
+/// Turns captions into sentence-embedding vectors (the text encoder, or a stand-in in tests).
+pub type EmbedFn<'a> = dyn Fn(&[&str]) -> Result<Vec<Vec<f32>>> + 'a;
+
 /// Caption embeddings per class, computed once: `[class][caption] -> vector`.
 pub struct CaptionBank {
     pub captions: Vec<Vec<String>>,
@@ -211,7 +214,7 @@ impl CaptionBank {
     pub fn new(
         source: &DataSource,
         classes: &[String],
-        embed: &dyn Fn(&[&str]) -> Result<Vec<Vec<f32>>>,
+        embed: &EmbedFn,
     ) -> Result<Self> {
         let captions = training_captions(source, classes);
         let mut vectors = Vec::with_capacity(captions.len());
@@ -382,7 +385,7 @@ pub fn export(
 pub fn train(
     opts: &DiffusionTraining,
     datasets_dir: &Path,
-    embed: &dyn Fn(&[&str]) -> Result<Vec<Vec<f32>>>,
+    embed: &EmbedFn,
     text_encoder_name: &str,
     mut progress: impl FnMut(&StepInfo),
 ) -> Result<TrainReport> {
@@ -394,7 +397,7 @@ pub fn train(
             reason: "the dataset has no images".into(),
         });
     }
-    if set.width % 4 != 0 || set.height % 4 != 0 {
+    if !set.width.is_multiple_of(4) || !set.height.is_multiple_of(4) {
         return Err(TrainError::InvalidParameter {
             name: "--data",
             reason: format!(
@@ -550,7 +553,7 @@ pub fn train(
             lr,
             images_per_sec: ((state.step - first_step) * opts.batch) as f64 / elapsed,
         });
-        if state.step % opts.checkpoint_every == 0 || state.step == opts.steps {
+        if state.step.is_multiple_of(opts.checkpoint_every) || state.step == opts.steps {
             save_checkpoint(&opts.out, &state, &varmap, &ema, &opt)?;
             last_checkpoint = state.step;
             crate::plot::loss_curve(&state.losses, &opts.out.join("loss_curve.png"))?;

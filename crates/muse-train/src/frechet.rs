@@ -14,7 +14,7 @@ use crate::{Result, TrainError};
 
 /// Mean and (unbiased, `n − 1`) covariance of `rows` feature vectors of length `dim`.
 pub fn mean_cov(features: &[f32], dim: usize) -> Result<(Vec<f64>, Vec<f64>)> {
-    if dim == 0 || features.len() % dim != 0 || features.len() / dim < 2 {
+    if dim == 0 || !features.len().is_multiple_of(dim) || features.len() / dim < 2 {
         return Err(TrainError::InvalidParameter {
             name: "features",
             reason: format!(

@@ -186,7 +186,7 @@ fn diffusion(a: DiffusionArgs) -> Result<()> {
                 "loss {:.4} · {:.1} img/s · lr {:.1e}",
                 s.loss, s.images_per_sec, s.lr
             ));
-            if log_plain && (s.step % 50 == 0 || s.step == s.total) {
+            if log_plain && (s.step.is_multiple_of(50) || s.step == s.total) {
                 eprintln!(
                     "step {}/{} loss {:.4} {:.1} img/s",
                     s.step, s.total, s.loss, s.images_per_sec

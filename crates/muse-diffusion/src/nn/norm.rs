@@ -46,7 +46,7 @@ pub struct GroupNorm {
 impl GroupNorm {
     /// Loads `weight` and `bias` of size `channels`; `groups` must divide `channels`.
     pub fn new(groups: usize, channels: usize, eps: f64, vb: VarBuilder) -> Result<Self> {
-        if groups == 0 || channels % groups != 0 {
+        if groups == 0 || !channels.is_multiple_of(groups) {
             candle_core::bail!(
                 "GroupNorm: {channels} channels are not divisible into {groups} groups"
             );

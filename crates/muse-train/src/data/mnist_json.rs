@@ -33,7 +33,7 @@ pub fn load(dir: &Path, split: Split) -> Result<ImageSet> {
             TrainError::malformed(&path, format!("not a {{\"data\": [...]}} file: {e}"))
         })?;
         let per = SIDE * SIDE;
-        if file.data.is_empty() || file.data.len() % per != 0 {
+        if file.data.is_empty() || !file.data.len().is_multiple_of(per) {
             return Err(TrainError::malformed(
                 &path,
                 format!(
