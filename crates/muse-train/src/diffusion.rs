@@ -100,7 +100,11 @@ impl DiffusionTraining {
         if !(0.0..1.0).contains(&self.ema_decay) {
             return bad("--ema-decay", "must be in [0, 1)");
         }
-        if self.channels.iter().any(|&c| c == 0 || !c.is_multiple_of(8)) {
+        if self
+            .channels
+            .iter()
+            .any(|&c| c == 0 || !c.is_multiple_of(8))
+        {
             return bad(
                 "--channels",
                 "each must be a positive multiple of 8 (GroupNorm groups)",
@@ -211,11 +215,7 @@ pub struct CaptionBank {
 }
 
 impl CaptionBank {
-    pub fn new(
-        source: &DataSource,
-        classes: &[String],
-        embed: &EmbedFn,
-    ) -> Result<Self> {
+    pub fn new(source: &DataSource, classes: &[String], embed: &EmbedFn) -> Result<Self> {
         let captions = training_captions(source, classes);
         let mut vectors = Vec::with_capacity(captions.len());
         let mut dim = 0;
