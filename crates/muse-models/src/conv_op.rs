@@ -4,6 +4,7 @@
 //! candle's own CPU convolution is used as the reference in the tests below; the two agree to
 //! float rounding. On other devices, or for other dtypes, [`conv2d`] falls back to candle's.
 
+use crate::bert_ops::contiguous_f32;
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Device, Layout, Result, Shape, Tensor};
 use muse_kernels::conv2d::{Conv2dShape, conv2d_backward, conv2d_forward};
 
@@ -34,16 +35,6 @@ impl Conv2dOp {
     }
 }
 
-fn contiguous<'a>(storage: &'a CpuStorage, layout: &Layout, what: &str) -> Result<&'a [f32]> {
-    let CpuStorage::F32(v) = storage else {
-        candle_core::bail!("conv2d: {what} must be f32");
-    };
-    match layout.contiguous_offsets() {
-        Some((start, end)) => Ok(&v[start..end]),
-        None => candle_core::bail!("conv2d: {what} must be contiguous"),
-    }
-}
-
 fn kernel_err(e: muse_kernels::KernelError) -> candle_core::Error {
     candle_core::Error::Msg(e.to_string())
 }
@@ -61,8 +52,8 @@ impl CustomOp2 for Conv2dOp {
         wl: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let s = self.geometry(xl.dims(), wl.dims())?;
-        let x = contiguous(xs, xl, "input")?;
-        let w = contiguous(ws, wl, "weight")?;
+        let x = contiguous_f32(xs, xl, "conv2d input")?;
+        let w = contiguous_f32(ws, wl, "conv2d weight")?;
         let out = conv2d_forward(&s, x, w).map_err(kernel_err)?;
         Ok((
             CpuStorage::F32(out),
@@ -105,7 +96,7 @@ impl CustomOp3 for Conv2dOp {
         bl: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let (storage, shape) = CustomOp2::cpu_fwd(self, xs, xl, ws, wl)?;
-        let bias = contiguous(bs, bl, "bias")?;
+        let bias = contiguous_f32(bs, bl, "conv2d bias")?;
         let CpuStorage::F32(mut out) = storage else {
             candle_core::bail!("conv2d: f32 output expected");
         };

@@ -12,6 +12,8 @@
 use candle_core::{CpuStorage, CustomOp3, Device, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
+use crate::bert_ops::contiguous_f32;
+
 struct GroupNormOp {
     groups: usize,
     eps: f64,
@@ -29,16 +31,6 @@ fn dims(layout_dims: &[usize], groups: usize) -> Result<(usize, usize, usize)> {
         candle_core::bail!("group_norm: {c} channels are not divisible into {groups} groups");
     }
     Ok((b, c, spatial.iter().product()))
-}
-
-fn slice<'a>(storage: &'a CpuStorage, layout: &Layout, what: &str) -> Result<&'a [f32]> {
-    let CpuStorage::F32(v) = storage else {
-        candle_core::bail!("group_norm: {what} must be f32");
-    };
-    match layout.contiguous_offsets() {
-        Some((s, e)) => Ok(&v[s..e]),
-        None => candle_core::bail!("group_norm: {what} must be contiguous"),
-    }
 }
 
 /// Mean and reciprocal standard deviation of one group (biased variance, as PyTorch).
@@ -64,9 +56,9 @@ impl CustomOp3 for GroupNormOp {
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let (_, c, hw) = dims(l1.dims(), self.groups)?;
-        let x = slice(s1, l1, "input")?;
-        let gamma = slice(s2, l2, "weight")?;
-        let beta = slice(s3, l3, "bias")?;
+        let x = contiguous_f32(s1, l1, "group_norm input")?;
+        let gamma = contiguous_f32(s2, l2, "group_norm weight")?;
+        let beta = contiguous_f32(s3, l3, "group_norm bias")?;
         if gamma.len() != c || beta.len() != c {
             candle_core::bail!("group_norm: weight and bias need {c} values");
         }

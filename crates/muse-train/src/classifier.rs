@@ -170,16 +170,7 @@ pub fn train(
     let varmap = VarMap::new();
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
     let model = Classifier::new(&vb, train.classes.clone())?;
-    let params: Vec<(String, candle_core::Var)> = varmap
-        .data()
-        .lock()
-        .map_err(|_| TrainError::InvalidParameter {
-            name: "varmap",
-            reason: "poisoned lock".into(),
-        })?
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
+    let params = crate::optim::named_vars(&varmap)?;
     let mut opt = AdamW::new(
         params,
         AdamWConfig {

@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use candle_core::{DType, Device, Tensor, Var};
+use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use muse_diffusion::{UNet2DConditionModel, UNet2DConditionModelConfig};
 use rand::{Rng, SeedableRng};
@@ -27,7 +27,7 @@ use serde_json::json;
 
 use crate::captions::training_captions;
 use crate::data::{DataSource, ImageSet, Split};
-use crate::optim::{AdamW, AdamWConfig, Ema, learning_rate};
+use crate::optim::{AdamW, AdamWConfig, Ema, learning_rate, named_vars};
 use crate::{Result, TrainError};
 
 /// Number of diffusion steps of the training schedule (DDPM's T).
@@ -264,17 +264,6 @@ fn write_json(path: &Path, value: &serde_json::Value) -> Result<()> {
 fn read_json(path: &Path) -> Result<serde_json::Value> {
     let text = std::fs::read(path).map_err(|e| TrainError::io(path, e))?;
     serde_json::from_slice(&text).map_err(|e| TrainError::malformed(path, e.to_string()))
-}
-
-fn named_vars(varmap: &VarMap) -> Result<Vec<(String, Var)>> {
-    let data = varmap
-        .data()
-        .lock()
-        .map_err(|_| TrainError::InvalidParameter {
-            name: "model",
-            reason: "the variable map's lock is poisoned".into(),
-        })?;
-    Ok(data.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
 }
 
 /// The persistent part of a run, beside the checkpoint weights.

@@ -233,6 +233,18 @@ impl Ema {
     }
 }
 
+/// The variables of a `VarMap` with their names (what [`AdamW::new`] and [`Ema::new`] take).
+pub fn named_vars(varmap: &candle_nn::VarMap) -> Result<Vec<(String, Var)>> {
+    let data = varmap
+        .data()
+        .lock()
+        .map_err(|_| TrainError::InvalidParameter {
+            name: "model",
+            reason: "the variable map's lock is poisoned".into(),
+        })?;
+    Ok(data.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

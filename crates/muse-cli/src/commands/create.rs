@@ -78,18 +78,15 @@ impl muse_engine::ImageMaker for CliImageMaker {
                 ..Default::default()
             };
             let generated = pipe.generate(&req, &mut |_, _| {})?;
-            let Some(img) = generated.images.into_iter().next() else {
+            let Some(img) = generated.images.first() else {
                 bail!("the image model returned no image");
             };
-            let rgb = image::RgbImage::from_raw(img.width as u32, img.height as u32, img.pixels)
-                .context("image buffer has the wrong size")?;
-            let kept = match muse_safety::NsfwImageFilter::from_config(&self.safety.image)? {
-                Some(filter) => muse_safety::screen_image(&filter, rgb)?.image,
-                None => Some(rgb),
-            };
-            let Some(kept) = kept else { return Ok(None) };
-            kept.save_with_format(&self.out, image::ImageFormat::Png)
-                .with_context(|| format!("writing {}", self.out.display()))?;
+            let filter = muse_safety::NsfwImageFilter::from_config(&self.safety.image)?;
+            let (_, written) =
+                crate::commands::image::screen_and_write(filter.as_ref(), img, &self.out)?;
+            if !written {
+                return Ok(None);
+            }
             Ok(Some(self.out.display().to_string()))
         };
         run().map_err(|e| format!("{e:#}"))

@@ -90,6 +90,30 @@ fn write_png(img: &RgbImage, path: &Path) -> Result<()> {
 
 /// Steps and guidance the model's `model_index.json` recommends (`"muse"` section), else
 /// diffusers' defaults.
+/// Screens `img` with the NSFW filter when one is installed and writes what may be shown to
+/// `path`: returns the verdict (`None` without a filter) and whether the file was written
+/// (a withheld image is not). A screening failure is an error: the caller must withhold.
+pub(crate) fn screen_and_write(
+    nsfw: Option<&muse_safety::NsfwImageFilter>,
+    img: &RgbImage,
+    path: &Path,
+) -> Result<(Option<muse_safety::ImageVerdict>, bool)> {
+    let Some(filter) = nsfw else {
+        write_png(img, path)?;
+        return Ok((None, true));
+    };
+    let rgb = image::RgbImage::from_raw(img.width as u32, img.height as u32, img.pixels.clone())
+        .context("image buffer has the wrong size")?;
+    let screened =
+        muse_safety::screen_image(filter, rgb).context("the image safety filter failed")?;
+    let Some(kept) = screened.image else {
+        return Ok((Some(screened.verdict), false));
+    };
+    kept.save_with_format(path, image::ImageFormat::Png)
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok((Some(screened.verdict), true))
+}
+
 pub(crate) fn model_defaults(dir: &Path) -> (usize, f64) {
     let index: Option<serde_json::Value> = std::fs::read(dir.join("model_index.json"))
         .ok()
@@ -184,42 +208,28 @@ pub fn run(a: Args) -> Result<()> {
     let mut written = Vec::new();
     let mut screening = Vec::new();
     for (img, p) in out.images.iter().zip(&paths) {
-        let Some(filter) = &nsfw else {
-            write_png(img, p)?;
-            written.push(p.clone());
-            continue;
-        };
-        let rgb =
-            image::RgbImage::from_raw(img.width as u32, img.height as u32, img.pixels.clone())
-                .context("image buffer has the wrong size")?;
-        match muse_safety::screen_image(filter, rgb) {
-            Ok(screened) => {
-                let score = screened
-                    .verdict
-                    .categories
-                    .get("nsfw")
-                    .copied()
+        match screen_and_write(nsfw.as_ref(), img, p) {
+            Ok((None, true)) => written.push(p.clone()),
+            Ok((verdict, kept)) => {
+                let score = verdict
+                    .as_ref()
+                    .and_then(|v| v.categories.get("nsfw").copied())
                     .unwrap_or(0.0);
                 screening.push(serde_json::json!({
                     "image": p.display().to_string(),
                     "nsfw": score,
-                    "action": screened.verdict.action,
+                    "action": verdict.map(|v| v.action),
                 }));
-                if let Some(kept) = screened.image {
-                    kept.save_with_format(p, image::ImageFormat::Png)
-                        .with_context(|| format!("writing {}", p.display()))?;
+                if kept {
                     written.push(p.clone());
                 } else {
                     eprintln!("withheld {}: nsfw score {score:.3}", p.display());
                 }
             }
             Err(e) => {
-                eprintln!(
-                    "withheld {}: the image safety filter failed: {e}",
-                    p.display()
-                );
+                eprintln!("withheld {}: {e:#}", p.display());
                 screening.push(serde_json::json!({
-                    "image": p.display().to_string(), "action": "withhold", "error": e.to_string(),
+                    "image": p.display().to_string(), "action": "withhold", "error": format!("{e:#}"),
                 }));
             }
         }
