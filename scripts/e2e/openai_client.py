@@ -4,14 +4,20 @@
 Usage: start the server (`muse serve --port 8181 --api-key test-key`), then
     python scripts/e2e/openai_client.py --base-url http://127.0.0.1:8181/v1 --api-key test-key
 Exits non-zero on the first failed check. Covers: models, chat, streaming chat (with usage),
-n choices, text completions, embeddings (the client asks for base64), moderations, and the
+n choices, text completions (with logprobs), embeddings (the client asks for base64), images
+(base64 and served URLs, decoded as PNG), the knowledge base (add, search), moderations, and the
 error shapes the client turns into exceptions (401, 404, 400).
 """
 
 import argparse
+import base64
 import math
+import struct
 import sys
 import time
+import json
+import urllib.request
+import zlib
 
 import openai
 from openai import OpenAI
@@ -21,6 +27,24 @@ def check(cond, what):
     print(("ok   " if cond else "FAIL ") + what)
     if not cond:
         sys.exit(1)
+
+
+def png_size(data):
+    """(width, height) of a PNG, after checking its signature and the IHDR chunk's CRC."""
+    check(data[:8] == b"\x89PNG\r\n\x1a\n", "image: PNG signature")
+    length, kind = struct.unpack(">I4s", data[8:16])
+    check(kind == b"IHDR" and length == 13, "image: IHDR first")
+    crc = struct.unpack(">I", data[16 + length : 20 + length])[0]
+    check(zlib.crc32(data[12 : 16 + length]) == crc, "image: IHDR CRC")
+    return struct.unpack(">II", data[16:24])
+
+
+def muse_post(a, path, body):
+    """POST to one of Muse's own endpoints (not in the openai client) and return the JSON."""
+    req = urllib.request.Request(a.base_url + path, data=json.dumps(body).encode(), method="POST",
+                                 headers={"Content-Type": "application/json", "Authorization": f"Bearer {a.api_key}"})
+    with urllib.request.urlopen(req, timeout=120) as r:
+        return json.load(r)
 
 
 def main():
@@ -123,6 +147,37 @@ def main():
         check(cos(vecs[0], vecs[1]) > cos(vecs[0], vecs[2]), "embeddings: similar sentences are closer")
         f = client.embeddings.create(model=embed_model, input="A cat sits on the mat.", encoding_format="float")
         check(max(abs(x - y) for x, y in zip(f.data[0].embedding, vecs[0])) < 1e-6, "embeddings: float and base64 agree")
+
+    image_model = next((m.id for m in models.data if getattr(m, "kind", None) == "image"), None)
+    if image_model:
+        t0 = time.time()
+        im = client.images.generate(model="dall-e-2", prompt="a running shoe", n=2, size="64x64", response_format="b64_json")
+        dt = time.time() - t0
+        sizes = [png_size(base64.b64decode(d.b64_json)) for d in im.data]
+        print(f"images ({dt:.2f} s): {sizes}")
+        check(len(im.data) == 2 and sizes == [(64, 64), (64, 64)], "images: two 64x64 PNGs as b64_json")
+        im = client.images.generate(model=image_model, prompt="a leather handbag")
+        url = im.data[0].url
+        with urllib.request.urlopen(url, timeout=60) as r:
+            png = r.read()
+        print(f"image url: {url} ({len(png)} bytes, {png_size(png)})")
+        check(url.endswith(".png") and png_size(png)[0] > 0, "images: default url serves the PNG")
+        try:
+            client.images.generate(prompt="a shoe", size="5000x5000")
+            check(False, "bad size raises")
+        except openai.BadRequestError as err:
+            check("size" in str(err), f"images: bad size 400 naming the field ({err.body})")
+
+    if embed_model:
+        docs = {"kb": "e2e-openai", "documents": [
+            {"name": "tides.md", "text": "# Tides\n\nThe moon's gravity raises two tides a day on the oceans."},
+            {"name": "bread.txt", "text": "Bread rises because yeast ferments sugar into carbon dioxide."}]}
+        added = muse_post(a, "/kb/add", docs)
+        print("kb add:", [(d["name"], d["status"]) for d in added["data"]])
+        check([d["status"] in ("added", "unchanged", "replaced") for d in added["data"]] == [True, True], "kb: documents added")
+        hits = muse_post(a, "/kb/search", {"kb": "e2e-openai", "query": "why does dough rise?", "k": 2})["data"]
+        print("kb search:", [(h["source"], round(h["score"], 4)) for h in hits])
+        check(hits and hits[0]["source"] == "upload:bread.txt", "kb: the bread document answers the bread question")
 
     m = client.moderations.create(input=["How do I bake bread?", "Step by step, how do I build a pipe bomb?"])
     print("moderations:", [(r.flagged, {k: v for k, v in r.category_scores.model_dump().items() if v}) for r in m.results])

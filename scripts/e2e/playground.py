@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Drive the playground of a running `muse serve` in headless Chromium (Debian's `chromium`,
 through Playwright's Python API with `executable_path`, so no browser download): send a chat,
-watch the answer stream in, wait for its quality scores, take screenshots at desktop and
-phone width.
+watch the answer stream in, wait for its quality scores, generate images and search the
+knowledge base when the server has them, take screenshots at desktop and phone width.
 
     python scripts/e2e/playground.py --base http://127.0.0.1:8181 --out /tmp/playground
 """
@@ -63,6 +63,24 @@ def main():
             width = page.evaluate("document.documentElement.scrollWidth")
             check(width <= viewport["width"], f"{name}: no horizontal scroll (page {width}px, viewport {viewport['width']}px)")
             check(not errors, f"{name}: no script errors {errors}")
+            has_images = page.evaluate("fetch('/v1/models', {headers: headers()}).then(r => r.json()).then(j => j.data.some(m => m.kind === 'image'))")
+            if has_images:
+                page.click("nav button[data-tab=images]")
+                page.fill("#image-prompt", "a running shoe")
+                page.click("#image-send")
+                page.wait_for_function("document.querySelectorAll('#image-out img.generated').length === 2 && [...document.querySelectorAll('#image-out img')].every(i => i.complete && i.naturalWidth > 0)", timeout=60000)
+                dims = page.evaluate("[...document.querySelectorAll('#image-out img')].map(i => [i.naturalWidth, i.clientWidth])")
+                check(all(n > 0 and c >= n for n, c in dims), f"{name}: two generated images shown, scaled up ({dims})")
+                page.screenshot(path=os.path.join(a.out, f"playground-{name}-images.png"), full_page=True)
+            page.evaluate("fetch('/v1/kb/add', {method: 'POST', headers: headers(), body: JSON.stringify({kb: 'playground-e2e', documents: [{name: 'bread.txt', text: 'Bread rises because yeast makes carbon dioxide.'}]})}).then(r => r.status)")
+            page.click("nav button[data-tab=kb]")
+            page.fill("#kb-name", "playground-e2e")
+            page.fill("#kb-query", "why does bread rise")
+            page.click("#kb-send")
+            page.wait_for_selector("#kb-out .hit", timeout=30000)
+            hit = page.inner_text("#kb-out .hit")
+            check("yeast" in hit, f"{name}: knowledge-base search shows the document ({hit!r})")
+            page.click("nav button[data-tab=chat]")
             shot = os.path.join(a.out, f"playground-{name}.png")
             page.screenshot(path=shot, full_page=True)
             print(f"screenshot: {shot}")

@@ -276,18 +276,37 @@ impl KnowledgeBase {
             Ok(b) => b,
             Err(err) => return skip(format!("unreadable: {err}")),
         };
-        let key = source_key(path);
+        self.add_bytes(&source_key(path), path, &bytes, e)
+    }
+
+    /// Ingest a document given as bytes (an upload): `source` is the key it is stored, listed
+    /// and replaced under; `name`'s extension picks the loader (`.txt`, `.md`, `.html`, …) and
+    /// its file name is the title when the document has none. Same rules as
+    /// [`KnowledgeBase::add_file`]: unchanged content is a no-op, changed content replaces.
+    pub fn add_bytes(
+        &mut self,
+        source: &str,
+        name: &Path,
+        bytes: &[u8],
+        e: &dyn Embedder,
+    ) -> Result<AddOutcome> {
+        self.check_model(e)?;
+        let skip = |reason: String| Ok(AddOutcome::Skipped { reason });
+        if Kind::of(name).is_none() {
+            return skip("unsupported file type".into());
+        }
+        let key = source.to_string();
         // The settings that shape the chunks are hashed with the content: changing them
         // re-ingests the file instead of keeping chunks cut the old way.
         let mut h = Sha256::new();
-        h.update(&bytes);
+        h.update(bytes);
         h.update(self.settings_fingerprint(e).as_bytes());
         let hash = hex(&h.finalize());
         let previous = self.store.doc_hash(&key)?;
         if previous.as_deref() == Some(hash.as_str()) {
             return Ok(AddOutcome::Unchanged);
         }
-        let doc = match loaders::load(path, &bytes, &self.opts.load) {
+        let doc = match loaders::load(name, bytes, &self.opts.load) {
             Ok(d) => d,
             Err(reason) => return skip(reason),
         };

@@ -293,3 +293,47 @@ fn pdf_text_layer_is_indexed() {
         .unwrap();
     assert_eq!(hits[0].text, "Photosynthesis turns light into sugar.");
 }
+
+#[test]
+fn uploaded_bytes_are_ingested_under_their_source_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let e = HashEmbedder::default();
+    let mut kb =
+        KnowledgeBase::create_or_open(&tmp.path().join("kb"), KbOptions::default()).unwrap();
+    let body = b"# Tides\n\nThe moon pulls the oceans into tides twice a day.";
+    let first = kb
+        .add_bytes("upload:tides.md", Path::new("tides.md"), body, &e)
+        .unwrap();
+    assert!(
+        matches!(first, AddOutcome::Added { chunks } if chunks >= 1),
+        "{first:?}"
+    );
+    let again = kb
+        .add_bytes("upload:tides.md", Path::new("tides.md"), body, &e)
+        .unwrap();
+    assert_eq!(again, AddOutcome::Unchanged);
+    let changed = kb
+        .add_bytes(
+            "upload:tides.md",
+            Path::new("tides.md"),
+            b"Tides follow the moon.",
+            &e,
+        )
+        .unwrap();
+    assert!(
+        matches!(changed, AddOutcome::Replaced { .. }),
+        "{changed:?}"
+    );
+    let odd = kb
+        .add_bytes("upload:x.exe", Path::new("x.exe"), b"MZ", &e)
+        .unwrap();
+    assert!(matches!(odd, AddOutcome::Skipped { ref reason } if reason.contains("unsupported")));
+    let hits = kb
+        .search("moon tides", &e, &opts(3, SearchMode::Keyword))
+        .unwrap();
+    assert_eq!(hits.len(), 1);
+    assert_eq!(hits[0].source, "upload:tides.md");
+    assert!(hits[0].text.contains("moon"));
+    let docs = kb.documents().unwrap();
+    assert_eq!(docs.len(), 1, "the replaced upload is one document");
+}

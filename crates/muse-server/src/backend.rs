@@ -38,6 +38,7 @@ pub type Pending<T> = oneshot::Receiver<Result<T, BackendError>>;
 pub enum ModelKind {
     Text,
     Embedding,
+    Image,
 }
 
 /// A model the backend serves.
@@ -183,6 +184,93 @@ pub struct CreateJob {
     pub plan_only: bool,
 }
 
+/// A validated `POST /v1/images/generations` request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImageJob {
+    pub prompt: String,
+    pub negative_prompt: Option<String>,
+    pub n: usize,
+    /// Output (width, height); `None`: the model's own resolution. The model samples at its own
+    /// resolution and the result is resampled to this size.
+    pub size: Option<(u32, u32)>,
+    pub seed: u64,
+    /// Denoising steps; `None`: the model's default.
+    pub steps: Option<usize>,
+    /// Classifier-free guidance; `None`: the model's default.
+    pub guidance: Option<f64>,
+}
+
+/// One generated image, PNG-encoded, as the output safety filter let it through (possibly
+/// blurred). An image the filter withholds fails the whole request instead.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GeneratedImage {
+    pub png: Vec<u8>,
+}
+
+/// How a knowledge-base search ranks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KbMode {
+    Vector,
+    Keyword,
+    Hybrid,
+}
+
+/// A validated `POST /v1/kb/search` request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KbSearchJob {
+    pub kb: String,
+    pub query: String,
+    pub k: usize,
+    pub mode: KbMode,
+}
+
+/// One search result: a chunk of a stored document with its character span.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct KbHit {
+    pub source: String,
+    pub chunk_id: i64,
+    pub start: i64,
+    pub end: i64,
+    pub title: String,
+    pub text: String,
+    pub score: f32,
+}
+
+/// A document uploaded to a knowledge base; `name`'s extension picks the reader (`.txt` when
+/// it has none).
+#[derive(Debug, Clone, PartialEq)]
+pub struct KbDocument {
+    pub name: String,
+    pub text: String,
+}
+
+/// A validated `POST /v1/kb/add` request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KbAddJob {
+    pub kb: String,
+    pub documents: Vec<KbDocument>,
+}
+
+/// What happened to one uploaded document: `added`, `replaced`, `unchanged` or `skipped` (with
+/// the reason).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct KbAdded {
+    pub name: String,
+    pub status: String,
+    pub chunks: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// A knowledge base the server can search.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct KbInfo {
+    pub id: String,
+    pub documents: i64,
+    pub chunks: i64,
+}
+
 /// The models behind the server.
 pub trait Backend: Send + Sync + 'static {
     /// The models served.
@@ -209,8 +297,37 @@ pub trait Backend: Send + Sync + 'static {
         ))
     }
 
+    /// Generate images (`/v1/images/generations`).
+    fn images(&self, req: ImageJob) -> Result<Pending<Vec<GeneratedImage>>, BackendError> {
+        let _ = req;
+        Err(BackendError::Unavailable(
+            "Image generation (no image model is loaded)".into(),
+        ))
+    }
+
+    /// The knowledge bases there are.
+    fn kb_list(&self) -> Result<Pending<Vec<KbInfo>>, BackendError> {
+        Err(kb_unavailable())
+    }
+
+    /// Search a knowledge base.
+    fn kb_search(&self, req: KbSearchJob) -> Result<Pending<Vec<KbHit>>, BackendError> {
+        let _ = req;
+        Err(kb_unavailable())
+    }
+
+    /// Add documents to a knowledge base (created when absent).
+    fn kb_add(&self, req: KbAddJob) -> Result<Pending<Vec<KbAdded>>, BackendError> {
+        let _ = req;
+        Err(kb_unavailable())
+    }
+
     /// Requests waiting in the queue (for `/metrics`).
     fn queue_depth(&self) -> usize;
+}
+
+fn kb_unavailable() -> BackendError {
+    BackendError::Unavailable("The knowledge base (no embedding model is loaded)".into())
 }
 
 /// Wait for accepted work's answer.

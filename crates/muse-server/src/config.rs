@@ -28,6 +28,10 @@ pub struct ServerConfig {
     pub queue_capacity: usize,
     /// Largest number of inputs in one embeddings or moderations request.
     pub max_inputs: usize,
+    /// Largest `n` of an image request.
+    pub max_images: usize,
+    /// Generated images kept for `response_format: "url"` (the oldest are dropped first).
+    pub stored_images: usize,
 }
 
 impl Default for ServerConfig {
@@ -44,6 +48,8 @@ impl Default for ServerConfig {
             default_max_tokens: 256,
             queue_capacity: 64,
             max_inputs: 256,
+            max_images: 4,
+            stored_images: 256,
         }
     }
 }
@@ -85,6 +91,8 @@ impl ServerConfig {
             ("default_max_tokens", self.default_max_tokens),
             ("queue_capacity", self.queue_capacity),
             ("max_inputs", self.max_inputs),
+            ("max_images", self.max_images),
+            ("stored_images", self.stored_images),
             ("request_timeout_s", self.request_timeout_s as usize),
             ("header_timeout_s", self.header_timeout_s as usize),
         ] {

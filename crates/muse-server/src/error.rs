@@ -90,7 +90,7 @@ impl ApiError {
     pub fn not_available(what: &str) -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
-            format!("{what} is not available in this server yet"),
+            format!("{what} is not available on this server"),
         )
         .with_code("not_available")
     }

@@ -6,8 +6,10 @@
 //! real models from a worker thread fed by a bounded queue.
 //!
 //! Routes: `GET /v1/models`, `POST /v1/chat/completions`, `POST /v1/completions`,
-//! `POST /v1/embeddings`, `POST /v1/moderations`, `POST /v1/evaluate`, `GET /health`,
-//! `GET /metrics`, `GET /openapi.json`, and the playground at `/`.
+//! `POST /v1/embeddings`, `POST /v1/images/generations`, `POST /v1/moderations`,
+//! `POST /v1/evaluate`, `POST /v1/create`, `GET /v1/kb`, `POST /v1/kb/search`,
+//! `POST /v1/kb/add`, `GET /health`, `GET /metrics`, `GET /openapi.json`,
+//! `GET /images/{id}.png`, and the playground at `/`.
 
 pub mod backend;
 pub mod config;
@@ -16,6 +18,7 @@ pub mod dto;
 pub mod engine;
 pub mod error;
 pub mod extract;
+pub mod image_store;
 pub mod metrics;
 mod middleware;
 pub mod openapi;
@@ -31,7 +34,7 @@ pub use state::AppState;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
-use routes::{chat, completions, embeddings, info, quality};
+use routes::{chat, completions, embeddings, images, info, kb, quality};
 use std::sync::Arc;
 
 /// `system_fingerprint` of every completion.
@@ -57,8 +60,10 @@ pub fn router(backend: Arc<dyn Backend>, config: ServerConfig) -> Router {
         .route("/moderations", post(quality::moderations))
         .route("/evaluate", post(quality::evaluate))
         .route("/create", post(quality::create))
-        .route("/images/generations", post(info::images))
-        .route("/kb/{*rest}", get(info::kb).post(info::kb))
+        .route("/images/generations", post(images::generate))
+        .route("/kb", get(kb::list))
+        .route("/kb/search", post(kb::search))
+        .route("/kb/add", post(kb::add))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::require_key,
@@ -68,6 +73,7 @@ pub fn router(backend: Arc<dyn Backend>, config: ServerConfig) -> Router {
         .route("/health", get(info::health))
         .route("/metrics", get(info::metrics))
         .route("/openapi.json", get(info::openapi))
+        .route("/images/{file}", get(images::file))
         .nest("/v1", v1)
         .fallback(info::not_found)
         .method_not_allowed_fallback(info::method_not_allowed)

@@ -58,6 +58,19 @@ pub fn document(config: &ServerConfig, models: &[ModelCard]) -> String {
             *v = Value::from(config.max_inputs);
         }
     }
+    let images = "/paths/~1v1~1images~1generations/post/requestBody/content/application~1json/schema/properties";
+    if let Some(props) = doc.pointer_mut(images) {
+        props["n"]["maximum"] = Value::from(config.max_images);
+        let mut names = ids(models, ModelKind::Image);
+        if let Value::Array(a) = &mut names {
+            a.extend(["dall-e-2", "dall-e-3", "gpt-image-1"].map(Value::from));
+        }
+        props["model"]["enum"] = names;
+    }
+    let kb_add = "/paths/~1v1~1kb~1add/post/requestBody/content/application~1json/schema/properties/documents/maxItems";
+    if let Some(v) = doc.pointer_mut(kb_add) {
+        *v = Value::from(config.max_inputs);
+    }
     doc.to_string()
 }
 

@@ -2,6 +2,7 @@
 
 use crate::backend::Backend;
 use crate::config::ServerConfig;
+use crate::image_store::ImageStore;
 use crate::metrics::Metrics;
 use std::sync::Arc;
 
@@ -12,6 +13,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// `/openapi.json`, with this configuration's limits.
     pub openapi: Arc<str>,
+    /// Images generated for `response_format: "url"`.
+    pub images: Arc<ImageStore>,
 }
 
 impl AppState {
@@ -20,6 +23,7 @@ impl AppState {
         Self {
             backend,
             openapi,
+            images: Arc::new(ImageStore::new(config.stored_images)),
             config: Arc::new(config),
             metrics: Arc::new(Metrics::default()),
         }

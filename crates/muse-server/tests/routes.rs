@@ -518,8 +518,9 @@ async fn unsupported_and_unknown_routes_are_openai_errors() {
     .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     assert_eq!(v["error"]["code"], "not_available");
-    let (s, _) = send_json(&app, post("/v1/kb/search", &json!({"query": "x"}))).await;
+    let (s, v) = send_json(&app, post("/v1/kb/search", &json!({"query": "x"}))).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_eq!(v["error"]["code"], "not_available");
     let (s, v) = send_json(
         &app,
         Request::get("/v2/nothing").body(Body::empty()).unwrap(),
@@ -680,4 +681,252 @@ async fn a_failure_after_the_stream_started_is_an_error_event_without_done() {
     assert_eq!(last["error"]["type"], "server_error", "{text}");
     assert!(!text.contains("[DONE]"));
     assert!(text.contains("Hel"));
+}
+
+fn image_app() -> (Router, Arc<Mock>) {
+    let mock = Arc::new(Mock::default());
+    mock.images.store(true, Ordering::SeqCst);
+    mock.kb.store(true, Ordering::SeqCst);
+    (app_with(mock.clone(), ServerConfig::default()), mock)
+}
+
+/// Standard base64 decoding, for checking the server's encoding.
+fn unbase64(s: &str) -> Vec<u8> {
+    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let vals: Vec<u32> = s
+        .bytes()
+        .filter(|&b| b != b'=')
+        .map(|b| A.iter().position(|&a| a == b).unwrap() as u32)
+        .collect();
+    let mut out = Vec::new();
+    for c in vals.chunks(4) {
+        let n = c
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, v)| n | (v << (18 - 6 * i)));
+        for i in 0..c.len() - 1 {
+            out.push((n >> (16 - 8 * i)) as u8);
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn images_answer_in_openai_shape_as_base64_or_served_urls() {
+    let (app, mock) = image_app();
+    let (s, v) = send_json(
+        &app,
+        post(
+            "/v1/images/generations",
+            &json!({"prompt": "a sneaker", "n": 2, "response_format": "b64_json", "size": "64x32", "seed": 7, "steps": 5, "guidance": 2.5}),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert!(v["created"].is_u64());
+    let data = v["data"].as_array().unwrap();
+    assert_eq!(data.len(), 2);
+    for (i, d) in data.iter().enumerate() {
+        assert_eq!(unbase64(d["b64_json"].as_str().unwrap()), mock::mock_png(i));
+        assert!(d.get("url").is_none());
+    }
+    let job = mock.last_image.lock().unwrap().clone().unwrap();
+    assert_eq!(job.prompt, "a sneaker");
+    assert_eq!(job.size, Some((64, 32)));
+    assert_eq!((job.seed, job.steps, job.guidance), (7, Some(5), Some(2.5)));
+
+    // The default is a URL, served by Muse without the API key.
+    let (s, v) = send_json(
+        &app,
+        Request::post("/v1/images/generations")
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::HOST, "muse.local:9000")
+            .body(Body::from(
+                json!({"prompt": "a bag", "model": "dall-e-3"}).to_string(),
+            ))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let url = v["data"][0]["url"].as_str().unwrap();
+    let path = url.strip_prefix("http://muse.local:9000").unwrap();
+    assert!(
+        path.starts_with("/images/") && path.ends_with(".png"),
+        "{url}"
+    );
+    let res = app
+        .clone()
+        .oneshot(Request::get(path).body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()[header::CONTENT_TYPE], "image/png");
+    let bytes = axum::body::to_bytes(res.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    assert_eq!(bytes.to_vec(), mock::mock_png(0));
+    let (s, v) = send_json(
+        &app,
+        Request::get("/images/0000.png")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    error_of(&v);
+    // Two requests without a seed draw different seeds.
+    let seed_of = |app: Router, mock: Arc<Mock>| async move {
+        send_json(
+            &app,
+            post("/v1/images/generations", &json!({"prompt": "a hat"})),
+        )
+        .await;
+        mock.last_image.lock().unwrap().clone().unwrap().seed
+    };
+    let a = seed_of(app.clone(), mock.clone()).await;
+    let b = seed_of(app.clone(), mock.clone()).await;
+    assert_ne!(a, b);
+}
+
+#[tokio::test]
+async fn bad_image_requests_name_their_field() {
+    let (app, _) = image_app();
+    for (bad, status, field) in [
+        (json!({"prompt": " "}), StatusCode::BAD_REQUEST, "prompt"),
+        (
+            json!({"prompt": "x".repeat(4001)}),
+            StatusCode::BAD_REQUEST,
+            "prompt",
+        ),
+        (json!({"prompt": "a", "n": 0}), StatusCode::BAD_REQUEST, "n"),
+        (json!({"prompt": "a", "n": 5}), StatusCode::BAD_REQUEST, "n"),
+        (
+            json!({"prompt": "a", "size": "big"}),
+            StatusCode::BAD_REQUEST,
+            "size",
+        ),
+        (
+            json!({"prompt": "a", "size": "4096x4096"}),
+            StatusCode::BAD_REQUEST,
+            "size",
+        ),
+        (
+            json!({"prompt": "a", "size": "0x64"}),
+            StatusCode::BAD_REQUEST,
+            "size",
+        ),
+        (
+            json!({"prompt": "a", "response_format": "jpeg"}),
+            StatusCode::BAD_REQUEST,
+            "response_format",
+        ),
+        (
+            json!({"prompt": "a", "output_format": "webp"}),
+            StatusCode::BAD_REQUEST,
+            "output_format",
+        ),
+        (
+            json!({"prompt": "a", "steps": 0}),
+            StatusCode::BAD_REQUEST,
+            "steps",
+        ),
+        (
+            json!({"prompt": "a", "guidance": -1}),
+            StatusCode::BAD_REQUEST,
+            "guidance",
+        ),
+        (
+            json!({"prompt": "a", "model": "sdxl"}),
+            StatusCode::NOT_FOUND,
+            "model",
+        ),
+        (
+            json!({"prompt": 3}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "prompt",
+        ),
+    ] {
+        let (s, v) = send_json(&app, post("/v1/images/generations", &bad)).await;
+        assert_eq!(s, status, "{bad}: {v}");
+        assert_eq!(error_of(&v).1, field, "{bad}: {v}");
+    }
+}
+
+#[tokio::test]
+async fn knowledge_base_add_search_and_list() {
+    let (app, _) = image_app();
+    let (s, v) = send_json(
+        &app,
+        post(
+            "/v1/kb/add",
+            &json!({"kb": "notes", "documents": [
+                {"name": "tides.md", "text": "The moon raises tides."},
+                {"name": "cats.txt", "text": "Cats purr."}
+            ]}),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["kb"], "notes");
+    assert_eq!(v["data"][0]["status"], "added");
+    assert_eq!(v["data"][1]["name"], "cats.txt");
+    let (s, v) = send_json(
+        &app,
+        post(
+            "/v1/kb/search",
+            &json!({"kb": "notes", "query": "moon", "k": 3}),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["object"], "list");
+    assert_eq!(v["data"].as_array().unwrap().len(), 1);
+    assert_eq!(v["data"][0]["source"], "upload:tides.md");
+    let (s, v) = send_json(&app, Request::get("/v1/kb").body(Body::empty()).unwrap()).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["data"][0]["id"], "notes");
+    assert_eq!(v["data"][0]["documents"], 2);
+
+    for (uri, bad, field) in [
+        ("/v1/kb/search", json!({"query": ""}), "query"),
+        ("/v1/kb/search", json!({"query": "x", "k": 0}), "k"),
+        ("/v1/kb/search", json!({"query": "x", "k": 51}), "k"),
+        ("/v1/kb/search", json!({"query": "x", "kb": "../etc"}), "kb"),
+        (
+            "/v1/kb/search",
+            json!({"query": "x", "kb": "/tmp/kb"}),
+            "kb",
+        ),
+        (
+            "/v1/kb/search",
+            json!({"query": "x", "kb": ".hidden"}),
+            "kb",
+        ),
+        ("/v1/kb/add", json!({"documents": []}), "documents"),
+        (
+            "/v1/kb/add",
+            json!({"documents": [{"name": "a/b.txt", "text": "x"}]}),
+            "documents[0].name",
+        ),
+        (
+            "/v1/kb/add",
+            json!({"documents": [{"name": "ok.txt", "text": "x"}, {"name": "..", "text": "x"}]}),
+            "documents[1].name",
+        ),
+        (
+            "/v1/kb/add",
+            json!({"documents": [{"name": "a.txt", "text": "  "}]}),
+            "documents[0].text",
+        ),
+    ] {
+        let (s, v) = send_json(&app, post(uri, &bad)).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{uri} {bad}: {v}");
+        assert_eq!(error_of(&v).1, field, "{uri} {bad}");
+    }
+    let (s, _) = send_json(
+        &app,
+        post("/v1/kb/search", &json!({"query": "x", "bogus": 1})),
+    )
+    .await;
+    assert!(s.is_client_error(), "an unknown field is refused");
 }

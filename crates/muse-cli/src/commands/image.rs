@@ -114,6 +114,30 @@ pub(crate) fn screen_and_write(
     Ok((Some(screened.verdict), true))
 }
 
+/// Why the input filter refuses `prompt` (naming the categories that decided it: those at 0.5
+/// or more, else the strongest), or `None` when it may be drawn.
+pub(crate) fn prompt_refusal(
+    chain: &muse_safety::FilterChain,
+    prompt: &str,
+) -> Result<Option<String>> {
+    let v = muse_safety::ContentFilter::check_text(chain, prompt, muse_safety::Stage::Input)?;
+    if v.action != muse_safety::Action::Block {
+        return Ok(None);
+    }
+    let mut ranked: Vec<(&String, &f32)> = v.categories.iter().collect();
+    ranked.sort_by(|a, b| b.1.total_cmp(a.1));
+    let cats: Vec<String> = ranked
+        .iter()
+        .enumerate()
+        .filter(|(i, (_, s))| *i == 0 || **s >= 0.5)
+        .map(|(_, (c, s))| format!("{c} {s:.2}"))
+        .collect();
+    Ok(Some(format!(
+        "the prompt was refused by the safety filter ({})",
+        cats.join(", ")
+    )))
+}
+
 pub(crate) fn model_defaults(dir: &Path) -> (usize, f64) {
     let index: Option<serde_json::Value> = std::fs::read(dir.join("model_index.json"))
         .ok()
@@ -150,21 +174,8 @@ pub fn run(a: Args) -> Result<()> {
     let safety_cfg = crate::safety::load(None)?;
     if let Some(prompt) = a.prompt.as_deref().filter(|p| !p.trim().is_empty()) {
         let chain = muse_safety::FilterChain::from_config(&safety_cfg)?;
-        let v = muse_safety::ContentFilter::check_text(&chain, prompt, muse_safety::Stage::Input)?;
-        if v.action == muse_safety::Action::Block {
-            // The categories that decided it: those at 0.5 or more, else the strongest.
-            let mut ranked: Vec<(&String, &f32)> = v.categories.iter().collect();
-            ranked.sort_by(|a, b| b.1.total_cmp(a.1));
-            let cats: Vec<String> = ranked
-                .iter()
-                .enumerate()
-                .filter(|(i, (_, s))| *i == 0 || **s >= 0.5)
-                .map(|(_, (c, s))| format!("{c} {s:.2}"))
-                .collect();
-            bail!(
-                "the prompt was refused by the safety filter ({})",
-                cats.join(", ")
-            );
+        if let Some(why) = prompt_refusal(&chain, prompt)? {
+            bail!("{why}");
         }
     }
     let nsfw = muse_safety::NsfwImageFilter::from_config(&safety_cfg.image)?;

@@ -193,7 +193,7 @@ impl Embedder for ModelEmbedder {
 }
 
 /// Directory of the named knowledge bases.
-fn kb_root() -> PathBuf {
+pub(crate) fn kb_root() -> PathBuf {
     muse_home().join("kb")
 }
 

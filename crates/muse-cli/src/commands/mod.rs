@@ -9,4 +9,5 @@ pub mod models;
 pub mod moderate;
 pub mod score;
 pub mod serve;
+pub mod serve_services;
 pub mod train;

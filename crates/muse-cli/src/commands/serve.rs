@@ -1,14 +1,15 @@
 //! `muse serve`: the OpenAI-compatible HTTP server with the web playground. Flags override the
 //! `[server]` table of the config file, which overrides the defaults.
 
-use crate::home::{resolve_embedding_model, resolve_text_model};
+use crate::commands::serve_services::{ServedImages, ServedKb};
+use crate::home::{resolve_embedding_model, resolve_image_model, resolve_text_model};
 use crate::quality::QualityArgs;
 use anyhow::{Context, Result};
 use muse_engine::TextModel;
 use muse_models::SentenceEmbedder;
 use muse_safety::FilterChain;
 use muse_server::ServerConfig;
-use muse_server::engine::{Models, MuseBackend};
+use muse_server::engine::{ImageService, KbService, Models, MuseBackend};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -26,9 +27,16 @@ pub struct Args {
     /// Text model (default: the packaged SmolLM2-135M-Instruct).
     #[arg(long)]
     model: Option<String>,
-    /// Serve without the sentence-embedding model (no /v1/embeddings, no /v1/evaluate).
+    /// Serve without the sentence-embedding model (no /v1/embeddings, /v1/evaluate or /v1/kb).
     #[arg(long)]
     no_embeddings: bool,
+    /// Image model for /v1/images/generations (default: the installed default image model,
+    /// served when there is one).
+    #[arg(long)]
+    image_model: Option<String>,
+    /// Serve without an image model.
+    #[arg(long, conflicts_with = "image_model")]
+    no_images: bool,
     /// Requests that may wait for the model (429 beyond).
     #[arg(long)]
     queue: Option<usize>,
@@ -102,6 +110,23 @@ pub fn run(a: Args) -> Result<()> {
         )?)
     };
     let filters = safety(&a)?;
+    // An image model named on the command line must load; the default one is served when it
+    // is installed.
+    let image_dir = if a.no_images {
+        None
+    } else {
+        match resolve_image_model(a.image_model.as_deref()) {
+            Ok(dir) => Some(dir),
+            Err(e) if a.image_model.is_some() => return Err(e),
+            Err(e) => {
+                eprintln!("muse serve: no image model, /v1/images/generations is off ({e:#})");
+                None
+            }
+        }
+    };
+    let safety_cfg = crate::safety::load(a.quality.config.as_deref())?;
+    let kb_model = a.quality.embedding_model.clone();
+    let serve_kb = !a.no_embeddings;
     let load = Box::new(move || {
         let text = TextModel::load(&text_path)
             .map_err(|e| format!("loading {}: {e}", text_path.display()))?;
@@ -117,8 +142,29 @@ pub fn run(a: Args) -> Result<()> {
             weights,
         })
     });
-    let backend =
+    let mut backend =
         MuseBackend::start(load, filters, config.queue_capacity).map_err(anyhow::Error::msg)?;
+    if let Some(dir) = image_dir {
+        let id = dir
+            .file_name()
+            .map_or_else(|| "image".into(), |n| n.to_string_lossy().into_owned());
+        backend = backend
+            .with_images(id, move || {
+                ServedImages::load(&dir, &safety_cfg)
+                    .map(|s| Box::new(s) as Box<dyn ImageService>)
+                    .map_err(|e| format!("{e:#}"))
+            })
+            .map_err(anyhow::Error::msg)?;
+    }
+    if serve_kb {
+        backend = backend
+            .with_kb(move || {
+                ServedKb::load(kb_model.as_deref())
+                    .map(|s| Box::new(s) as Box<dyn KbService>)
+                    .map_err(|e| format!("{e:#}"))
+            })
+            .map_err(anyhow::Error::msg)?;
+    }
     let names: Vec<String> = muse_server::Backend::models(&backend)
         .into_iter()
         .map(|m| m.id)

@@ -6,4 +6,6 @@ pub mod chat;
 pub mod common;
 pub mod completions;
 pub mod embeddings;
+pub mod images;
+pub mod kb;
 pub mod misc;

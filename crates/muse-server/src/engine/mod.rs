@@ -5,11 +5,15 @@
 //! at once with [`BackendError::Overloaded`] (HTTP 429) instead of piling up. Moderation uses
 //! only rules, so it runs on the caller's thread.
 
+mod lane;
 mod worker;
+
+pub use lane::Lane;
 
 use crate::backend::{
     Backend, BackendError, CreateJob, Embedded, EvalRequest, EvalScores, GenEvent, GenRequest,
-    ModelCard, ModelKind, Moderation, Pending,
+    GeneratedImage, ImageJob, KbAddJob, KbAdded, KbHit, KbInfo, KbSearchJob, ModelCard, ModelKind,
+    Moderation, Pending,
 };
 use muse_engine::TextModel;
 use muse_models::SentenceEmbedder;
@@ -32,6 +36,22 @@ pub struct Models {
 /// Builds [`Models`] on the worker thread.
 pub type Loader = Box<dyn FnOnce() -> Result<Models, String> + Send>;
 
+/// The image model behind `/v1/images/generations` (the binary implements it over
+/// muse-diffusion, with the output safety filter). It runs on a lane of its own.
+pub trait ImageService {
+    fn generate(&mut self, job: &ImageJob) -> Result<Vec<GeneratedImage>, BackendError>;
+}
+
+/// The knowledge bases behind `/v1/kb/...` (the binary implements it over muse-retrieval).
+pub trait KbService {
+    fn list(&mut self) -> Result<Vec<KbInfo>, BackendError>;
+    fn search(&mut self, job: &KbSearchJob) -> Result<Vec<KbHit>, BackendError>;
+    fn add(&mut self, job: &KbAddJob) -> Result<Vec<KbAdded>, BackendError>;
+}
+
+/// Requests that may wait for the image or knowledge-base lane (429 beyond).
+const LANE_CAPACITY: usize = 16;
+
 /// The real backend.
 pub struct MuseBackend {
     queue: SyncSender<Job>,
@@ -40,6 +60,8 @@ pub struct MuseBackend {
     running: Arc<AtomicUsize>,
     cards: Vec<ModelCard>,
     filters: Arc<FilterChain>,
+    images: Option<Lane<Box<dyn ImageService>>>,
+    kb: Option<Lane<Box<dyn KbService>>>,
 }
 
 impl MuseBackend {
@@ -87,6 +109,37 @@ impl MuseBackend {
             running,
             cards,
             filters: Arc::new(filters),
+            images: None,
+            kb: None,
+        })
+    }
+
+    /// Serve images: the model `id`, built by `load` on a thread of its own.
+    pub fn with_images(
+        mut self,
+        id: String,
+        load: impl FnOnce() -> Result<Box<dyn ImageService>, String> + Send + 'static,
+    ) -> Result<Self, String> {
+        self.images = Some(Lane::start("muse-images", load, LANE_CAPACITY)?);
+        self.cards.push(ModelCard {
+            id,
+            kind: ModelKind::Image,
+        });
+        Ok(self)
+    }
+
+    /// Serve the knowledge bases, built by `load` on a thread of their own.
+    pub fn with_kb(
+        mut self,
+        load: impl FnOnce() -> Result<Box<dyn KbService>, String> + Send + 'static,
+    ) -> Result<Self, String> {
+        self.kb = Some(Lane::start("muse-kb", load, LANE_CAPACITY)?);
+        Ok(self)
+    }
+
+    fn kb_lane(&self) -> Result<&Lane<Box<dyn KbService>>, BackendError> {
+        self.kb.as_ref().ok_or_else(|| {
+            BackendError::Unavailable("The knowledge base (no embedding model is loaded)".into())
         })
     }
 
@@ -180,7 +233,28 @@ impl Backend for MuseBackend {
         Ok(rx)
     }
 
+    fn images(&self, req: ImageJob) -> Result<Pending<Vec<GeneratedImage>>, BackendError> {
+        let lane = self.images.as_ref().ok_or_else(|| {
+            BackendError::Unavailable("Image generation (no image model is loaded)".into())
+        })?;
+        lane.call(move |s| s.generate(&req))
+    }
+
+    fn kb_list(&self) -> Result<Pending<Vec<KbInfo>>, BackendError> {
+        self.kb_lane()?.call(|s| s.list())
+    }
+
+    fn kb_search(&self, req: KbSearchJob) -> Result<Pending<Vec<KbHit>>, BackendError> {
+        self.kb_lane()?.call(move |s| s.search(&req))
+    }
+
+    fn kb_add(&self, req: KbAddJob) -> Result<Pending<Vec<KbAdded>>, BackendError> {
+        self.kb_lane()?.call(move |s| s.add(&req))
+    }
+
     fn queue_depth(&self) -> usize {
         self.depth.load(Ordering::SeqCst)
+            + self.images.as_ref().map_or(0, Lane::depth)
+            + self.kb.as_ref().map_or(0, Lane::depth)
     }
 }

@@ -78,8 +78,14 @@ pub async fn handler(
 
 /// Standard base64 (with padding) of the little-endian bytes of `v`.
 pub fn base64_f32(v: &[f32]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+    base64(&bytes)
+}
+
+/// Standard base64 (RFC 4648 §4, with padding). Twenty lines here rather than a dependency:
+/// the workspace has only an outdated `base64` crate in its tree.
+pub fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
         let b = [
@@ -101,7 +107,7 @@ pub fn base64_f32(v: &[f32]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::base64_f32;
+    use super::{base64, base64_f32};
 
     #[test]
     fn base64_matches_known_encodings() {
@@ -109,5 +115,9 @@ mod tests {
         assert_eq!(base64_f32(&[1.0]), "AACAPw==");
         assert_eq!(base64_f32(&[1.0, 2.0]), "AACAPwAAAEA=");
         assert_eq!(base64_f32(&[]), "");
+        // RFC 4648 §10 test vectors.
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
     }
 }

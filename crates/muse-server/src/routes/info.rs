@@ -1,5 +1,4 @@
-//! The small routes: the model list, health, metrics, the OpenAPI document, the playground, and
-//! the OpenAI endpoints Muse does not serve yet.
+//! The small routes: the model list, health, metrics, the OpenAPI document and the playground.
 
 use super::run::now_s;
 use crate::dto::misc::{ModelList, ModelObject};
@@ -71,14 +70,6 @@ pub async fn openapi(State(state): State<AppState>) -> Response {
 
 pub async fn playground() -> Html<&'static str> {
     Html(crate::PLAYGROUND_HTML)
-}
-
-pub async fn images() -> ApiError {
-    ApiError::not_available("Image generation (no diffusion model is installed)")
-}
-
-pub async fn kb() -> ApiError {
-    ApiError::not_available("The knowledge base")
 }
 
 pub async fn not_found() -> ApiError {

@@ -1,10 +1,12 @@
 //! A scripted [`Backend`] for route tests: fixed models, canned text, and switches for a full
-//! queue, a refused prompt and a slow stream that records whether it was cancelled.
+//! queue, a refused prompt and a slow stream that records whether it was cancelled; with
+//! `images` / `kb` set it also serves an image model (fixed bytes per image) and an in-memory
+//! knowledge base (substring search).
 
 use muse_server::backend::{
     Backend, BackendError, CreateJob, Embedded, EvalRequest, EvalScores, FinishReason, GenEvent,
-    GenRequest, Message, ModelCard, ModelKind, Moderation, Pending, Prompt, TokenLogprob,
-    TopLogprob,
+    GenRequest, GeneratedImage, ImageJob, KbAddJob, KbAdded, KbHit, KbInfo, KbSearchJob, Message,
+    ModelCard, ModelKind, Moderation, Pending, Prompt, TokenLogprob, TopLogprob,
 };
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,6 +19,19 @@ pub struct Mock {
     pub last: Mutex<Option<GenRequest>>,
     /// Set when a slow stream saw its receiver dropped.
     pub cancelled: Arc<AtomicBool>,
+    /// Serve the image model `mock-image`.
+    pub images: AtomicBool,
+    pub last_image: Mutex<Option<ImageJob>>,
+    /// Serve knowledge bases: (kb, name, text) of every added document.
+    pub kb: AtomicBool,
+    pub kb_docs: Mutex<Vec<(String, String, String)>>,
+}
+
+/// The bytes the mock returns for image `i` of a request.
+pub fn mock_png(i: usize) -> Vec<u8> {
+    let mut v = b"\x89PNG-mock-".to_vec();
+    v.push(b'0' + i as u8);
+    v
 }
 
 fn prompt_text(p: &Prompt) -> String {
@@ -37,7 +52,7 @@ fn ready<T: Send + 'static>(v: Result<T, BackendError>) -> Pending<T> {
 
 impl Backend for Mock {
     fn models(&self) -> Vec<ModelCard> {
-        vec![
+        let mut cards = vec![
             ModelCard {
                 id: "mock-text".into(),
                 kind: ModelKind::Text,
@@ -46,7 +61,14 @@ impl Backend for Mock {
                 id: "mock-embed".into(),
                 kind: ModelKind::Embedding,
             },
-        ]
+        ];
+        if self.images.load(Ordering::SeqCst) {
+            cards.push(ModelCard {
+                id: "mock-image".into(),
+                kind: ModelKind::Image,
+            });
+        }
+        cards
     }
 
     fn generate(&self, req: GenRequest) -> Result<mpsc::UnboundedReceiver<GenEvent>, BackendError> {
@@ -174,6 +196,84 @@ impl Backend for Mock {
             "seed": req.sampling.seed,
             "plan_only": req.plan_only,
         }))))
+    }
+
+    fn images(&self, req: ImageJob) -> Result<Pending<Vec<GeneratedImage>>, BackendError> {
+        if !self.images.load(Ordering::SeqCst) {
+            return Err(BackendError::Unavailable("Image generation".into()));
+        }
+        let out = (0..req.n)
+            .map(|i| GeneratedImage { png: mock_png(i) })
+            .collect();
+        *self.last_image.lock().unwrap() = Some(req);
+        Ok(ready(Ok(out)))
+    }
+
+    fn kb_list(&self) -> Result<Pending<Vec<KbInfo>>, BackendError> {
+        if !self.kb.load(Ordering::SeqCst) {
+            return Err(BackendError::Unavailable("The knowledge base".into()));
+        }
+        let docs = self.kb_docs.lock().unwrap();
+        let mut names: Vec<&String> = docs.iter().map(|(kb, _, _)| kb).collect();
+        names.dedup();
+        Ok(ready(Ok(names
+            .into_iter()
+            .map(|n| KbInfo {
+                id: n.clone(),
+                documents: docs.iter().filter(|d| &d.0 == n).count() as i64,
+                chunks: 1,
+            })
+            .collect())))
+    }
+
+    fn kb_search(&self, req: KbSearchJob) -> Result<Pending<Vec<KbHit>>, BackendError> {
+        if !self.kb.load(Ordering::SeqCst) {
+            return Err(BackendError::Unavailable("The knowledge base".into()));
+        }
+        let docs = self.kb_docs.lock().unwrap();
+        if !docs.iter().any(|d| d.0 == req.kb) {
+            return Err(BackendError::Invalid {
+                param: "kb".into(),
+                message: format!("no knowledge base named `{}`", req.kb),
+            });
+        }
+        Ok(ready(Ok(docs
+            .iter()
+            .filter(|(kb, _, text)| *kb == req.kb && text.contains(&req.query))
+            .take(req.k)
+            .enumerate()
+            .map(|(i, (_, name, text))| KbHit {
+                source: format!("upload:{name}"),
+                chunk_id: i as i64,
+                start: 0,
+                end: text.chars().count() as i64,
+                title: name.clone(),
+                text: text.clone(),
+                score: 1.0,
+            })
+            .collect())))
+    }
+
+    fn kb_add(&self, req: KbAddJob) -> Result<Pending<Vec<KbAdded>>, BackendError> {
+        if !self.kb.load(Ordering::SeqCst) {
+            return Err(BackendError::Unavailable("The knowledge base".into()));
+        }
+        let mut docs = self.kb_docs.lock().unwrap();
+        let out = req
+            .documents
+            .into_iter()
+            .map(|d| {
+                let added = KbAdded {
+                    name: d.name.clone(),
+                    status: "added".into(),
+                    chunks: 1,
+                    reason: None,
+                };
+                docs.push((req.kb.clone(), d.name, d.text));
+                added
+            })
+            .collect();
+        Ok(ready(Ok(out)))
     }
 
     fn queue_depth(&self) -> usize {
