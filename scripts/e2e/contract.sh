@@ -8,7 +8,14 @@ bin=${1:-/work/refenv/bin}
 examples=${2:-100}
 port=8183
 root=$(cd "$(dirname "$0")/../.." && pwd)
-"$root/target/release/muse" serve --port $port --max-tokens 8 --max-n 2 --timeout 30 &
+# Image requests are held to 2 images of at most 4 denoising steps the same way.
+conf=$(mktemp --suffix=.toml)
+printf '[server]\nmax_images = 2\nmax_image_steps = 4\n' >"$conf"
+# The fuzzer adds documents to knowledge bases: give it a scratch Muse home that shares only
+# the installed models.
+home=$(mktemp -d)
+ln -s "$root/models" "$home/models"
+MUSE_HOME=$home "$root/target/release/muse" serve --port $port --max-tokens 8 --max-n 2 --timeout 30 --config "$conf" &
 pid=$!
 trap 'kill $pid' EXIT
 for _ in $(seq 60); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.5; done

@@ -19,6 +19,9 @@ pub enum BackendError {
     Invalid { param: String, message: String },
     #[error("unknown model `{0}`")]
     UnknownModel(String),
+    /// A named resource (e.g. a knowledge base) does not exist.
+    #[error("{message}")]
+    NotFound { param: String, message: String },
     /// The queue is full.
     #[error("the request queue is full")]
     Overloaded { retry_after: u64 },

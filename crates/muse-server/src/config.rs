@@ -30,6 +30,8 @@ pub struct ServerConfig {
     pub max_inputs: usize,
     /// Largest `n` of an image request.
     pub max_images: usize,
+    /// Most denoising steps an image request may ask for.
+    pub max_image_steps: usize,
     /// Generated images kept for `response_format: "url"` (the oldest are dropped first).
     pub stored_images: usize,
 }
@@ -49,6 +51,7 @@ impl Default for ServerConfig {
             queue_capacity: 64,
             max_inputs: 256,
             max_images: 4,
+            max_image_steps: 250,
             stored_images: 256,
         }
     }
@@ -92,6 +95,7 @@ impl ServerConfig {
             ("queue_capacity", self.queue_capacity),
             ("max_inputs", self.max_inputs),
             ("max_images", self.max_images),
+            ("max_image_steps", self.max_image_steps),
             ("stored_images", self.stored_images),
             ("request_timeout_s", self.request_timeout_s as usize),
             ("header_timeout_s", self.header_timeout_s as usize),

@@ -150,6 +150,9 @@ impl From<BackendError> for ApiError {
         match e {
             BackendError::Invalid { param, message } => Self::invalid(&param, message),
             BackendError::UnknownModel(m) => Self::unknown_model(&m),
+            BackendError::NotFound { param, message } => Self::new(StatusCode::NOT_FOUND, message)
+                .with_param(&param)
+                .with_code("not_found"),
             BackendError::Overloaded { retry_after } => Self::overloaded(retry_after),
             BackendError::Unavailable(what) => {
                 Self::new(StatusCode::NOT_FOUND, what).with_code("not_available")

@@ -16,6 +16,16 @@ fn ids(models: &[ModelCard], kind: ModelKind) -> Value {
     )
 }
 
+/// Sets `key` of the schema of property `field`; optional fields are `anyOf: [schema, null]`.
+fn set(props: &mut Value, field: &str, key: &str, value: Value) {
+    if let Some(f) = props.get_mut(field) {
+        match f.pointer_mut("/anyOf/0") {
+            Some(inner) => inner[key] = value,
+            None => f[key] = value,
+        }
+    }
+}
+
 /// The document for `config`.
 /// `models` are the served models: they become the `model` field's allowed values.
 pub fn document(config: &ServerConfig, models: &[ModelCard]) -> String {
@@ -34,13 +44,7 @@ pub fn document(config: &ServerConfig, models: &[ModelCard]) -> String {
                 ("max_tokens", config.max_tokens),
                 ("max_completion_tokens", config.max_tokens),
             ] {
-                // Optional fields are `anyOf: [schema, null]`.
-                if let Some(f) = props.get_mut(field) {
-                    match f.pointer_mut("/anyOf/0") {
-                        Some(inner) => inner["maximum"] = Value::from(max),
-                        None => f["maximum"] = Value::from(max),
-                    }
-                }
+                set(props, field, "maximum", Value::from(max));
             }
         }
     }
@@ -60,12 +64,18 @@ pub fn document(config: &ServerConfig, models: &[ModelCard]) -> String {
     }
     let images = "/paths/~1v1~1images~1generations/post/requestBody/content/application~1json/schema/properties";
     if let Some(props) = doc.pointer_mut(images) {
-        props["n"]["maximum"] = Value::from(config.max_images);
+        set(props, "n", "maximum", Value::from(config.max_images));
+        set(
+            props,
+            "steps",
+            "maximum",
+            Value::from(config.max_image_steps),
+        );
         let mut names = ids(models, ModelKind::Image);
         if let Value::Array(a) = &mut names {
             a.extend(["dall-e-2", "dall-e-3", "gpt-image-1"].map(Value::from));
         }
-        props["model"]["enum"] = names;
+        set(props, "model", "enum", names);
     }
     let kb_add = "/paths/~1v1~1kb~1add/post/requestBody/content/application~1json/schema/properties/documents/maxItems";
     if let Some(v) = doc.pointer_mut(kb_add) {

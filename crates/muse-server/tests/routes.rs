@@ -929,4 +929,65 @@ async fn knowledge_base_add_search_and_list() {
     )
     .await;
     assert!(s.is_client_error(), "an unknown field is refused");
+    let (s, v) = send_json(
+        &app,
+        post("/v1/kb/search", &json!({"query": "x", "kb": "missing"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
+    assert_eq!(error_of(&v).1, "kb");
+    // Optional fields may be null, numbers may be written as floats.
+    let (s, v) = send_json(
+        &app,
+        post(
+            "/v1/kb/search",
+            &json!({"query": "moon", "kb": "notes", "k": 2.0, "mode": null}),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+}
+
+#[tokio::test]
+async fn legacy_completions_report_logprobs_in_their_own_shape() {
+    let (app, mock) = app();
+    let body = json!({"model": "mock-text", "prompt": "Say hi", "logprobs": 2});
+    let (s, v) = send_json(&app, post("/v1/completions", &body)).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        mock.last.lock().unwrap().as_ref().unwrap().logprobs,
+        Some(2)
+    );
+    let lp = &v["choices"][0]["logprobs"];
+    assert_eq!(lp["tokens"], json!(["Hello"]));
+    assert_eq!(lp["token_logprobs"], json!([-0.5]));
+    assert_eq!(lp["top_logprobs"][0], json!({"Hello": -0.5, "Hi": -1.5}));
+    assert_eq!(lp["text_offset"], json!([0]));
+    // Not asked: null.
+    let body = json!({"model": "mock-text", "prompt": "Say hi"});
+    let (_, v) = send_json(&app, post("/v1/completions", &body)).await;
+    assert!(v["choices"][0]["logprobs"].is_null(), "{v}");
+    // Streamed: a chunk of their own.
+    let body = json!({"model": "mock-text", "prompt": "Say hi", "logprobs": 0, "stream": true});
+    let (_, _, text) = send(&app, post("/v1/completions", &body)).await;
+    let lp: Vec<Value> = sse_data(&text)
+        .iter()
+        .filter(|d| d.contains("\"logprobs\":{"))
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    assert_eq!(lp.len(), 1, "{text}");
+    assert_eq!(lp[0]["choices"][0]["logprobs"]["tokens"], json!(["Hello"]));
+    assert_eq!(lp[0]["choices"][0]["logprobs"]["top_logprobs"], json!([{}]));
+    // With echo, offsets count from the start of the prompt.
+    let body = json!({"model": "mock-text", "prompt": "Say hi", "logprobs": 1, "echo": true});
+    let (_, v) = send_json(&app, post("/v1/completions", &body)).await;
+    assert_eq!(
+        v["choices"][0]["logprobs"]["text_offset"],
+        json!([6]),
+        "{v}"
+    );
+    let bad = json!({"model": "mock-text", "prompt": "x", "logprobs": 6});
+    let (s, v) = send_json(&app, post("/v1/completions", &bad)).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}: {v}");
+    assert_eq!(error_of(&v).1, "logprobs");
 }

@@ -119,7 +119,10 @@ pub struct ServedKb {
 
 fn kb_error(e: RetrievalError) -> BackendError {
     match e {
-        RetrievalError::MissingKnowledgeBase { .. } => invalid("kb", e.to_string()),
+        RetrievalError::MissingKnowledgeBase { .. } => BackendError::NotFound {
+            param: "kb".into(),
+            message: e.to_string(),
+        },
         RetrievalError::ModelMismatch { .. } => invalid("kb", e.to_string()),
         other => BackendError::Internal(other.to_string()),
     }

@@ -65,5 +65,36 @@ pub struct CompletionChoice {
     pub index: usize,
     pub text: String,
     pub finish_reason: Option<FinishReason>,
-    pub logprobs: Option<()>,
+    pub logprobs: Option<LegacyLogprobs>,
+}
+
+/// The legacy API's `logprobs` object: parallel lists over the generated tokens, each
+/// alternative map holding the likeliest tokens at that position.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct LegacyLogprobs {
+    pub tokens: Vec<String>,
+    pub token_logprobs: Vec<f32>,
+    pub top_logprobs: Vec<std::collections::BTreeMap<String, f32>>,
+    /// Character offset of each token in the choice's `text`.
+    pub text_offset: Vec<usize>,
+}
+
+impl LegacyLogprobs {
+    /// `entries` in the legacy shape, the first token starting at character `offset`.
+    pub fn from_entries(entries: &[crate::backend::TokenLogprob], mut offset: usize) -> Self {
+        let mut out = Self::default();
+        for e in entries {
+            out.tokens.push(e.token.clone());
+            out.token_logprobs.push(e.logprob);
+            out.top_logprobs.push(
+                e.top_logprobs
+                    .iter()
+                    .map(|t| (t.token.clone(), t.logprob))
+                    .collect(),
+            );
+            out.text_offset.push(offset);
+            offset += e.token.chars().count();
+        }
+        out
+    }
 }

@@ -51,14 +51,16 @@ pub struct CreateBody {
     /// What to make, in plain words.
     pub prompt: String,
     /// Candidates per round (default 2).
+    #[serde(default, deserialize_with = "crate::dto::common::opt_uint")]
     pub best_of: Option<u64>,
     /// Refinement rounds at most (default 2).
+    #[serde(default, deserialize_with = "crate::dto::common::opt_uint")]
     pub max_rounds: Option<u64>,
     /// Another round runs while the best candidate scores below this (0..1).
     pub min_score: Option<f64>,
     pub temperature: Option<f64>,
+    #[serde(default, deserialize_with = "crate::dto::common::opt_uint")]
     pub seed: Option<u64>,
     /// Stop after understanding and planning.
-    #[serde(default)]
-    pub plan_only: bool,
+    pub plan_only: Option<bool>,
 }

@@ -1,9 +1,9 @@
 //! `POST /v1/completions` (one prompt per request).
 
 use super::run::{ChunkFormat, new_id, now_s, submit};
-use crate::backend::{FinishReason, GenRequest, ModelKind, Prompt};
+use crate::backend::{FinishReason, GenRequest, ModelKind, Prompt, TokenLogprob};
 use crate::dto::common::{OneOrMany, Usage};
-use crate::dto::completions::{Completion, CompletionChoice, CompletionRequest};
+use crate::dto::completions::{Completion, CompletionChoice, CompletionRequest, LegacyLogprobs};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::state::AppState;
@@ -14,6 +14,8 @@ use axum::response::{IntoResponse, Response};
 
 /// OpenAI's default `max_tokens` for text completions.
 const DEFAULT_MAX_TOKENS: usize = 16;
+/// OpenAI's limit on the legacy `logprobs` (alternatives per token).
+const MAX_LEGACY_LOGPROBS: u64 = 5;
 
 pub async fn handler(
     State(state): State<AppState>,
@@ -36,12 +38,15 @@ pub async fn handler(
     if prompt.is_empty() {
         return Err(ApiError::invalid("prompt", "`prompt` must not be empty"));
     }
-    if body.logprobs.is_some_and(|k| k > 0) {
-        return Err(ApiError::invalid(
-            "logprobs",
-            "`logprobs` is not supported by this server yet",
-        ));
-    }
+    let logprobs = match body.logprobs {
+        Some(k) if k > MAX_LEGACY_LOGPROBS => {
+            return Err(ApiError::invalid(
+                "logprobs",
+                format!("`logprobs` must be between 0 and {MAX_LEGACY_LOGPROBS}, got {k}"),
+            ));
+        }
+        k => k.map(|k| k as usize),
+    };
     let fields = body.sampling();
     let g = validate::generation(&fields, None, DEFAULT_MAX_TOKENS, &state.config)?;
     let req = GenRequest {
@@ -51,7 +56,7 @@ pub async fn handler(
         sampling: g.sampling,
         stop: g.stop,
         n: g.n,
-        logprobs: None,
+        logprobs,
     };
     let accepted = submit(&state, req).await?;
     let (id, created) = (new_id("cmpl"), now_s());
@@ -60,6 +65,7 @@ pub async fn handler(
         created,
         model: body.model,
         include_usage: fields.stream_options.is_some_and(|o| o.include_usage),
+        offsets: std::sync::Mutex::new(vec![0; g.n]),
     };
     if fields.stream {
         return Ok(accepted.stream(format));
@@ -68,6 +74,7 @@ pub async fn handler(
     let choices = accepted.collect().await?;
     let completion_tokens = choices.iter().map(|c| c.tokens).sum();
     let echo = body.echo;
+    let prompt_chars = prompt.chars().count();
     let choices = choices
         .into_iter()
         .enumerate()
@@ -79,7 +86,11 @@ pub async fn handler(
                 c.text
             },
             finish_reason: Some(c.reason),
-            logprobs: None,
+            // With `echo` the offsets count from the start of the prompt; the prompt's own
+            // tokens are not scored (OpenAI lists them too).
+            logprobs: logprobs.map(|_| {
+                LegacyLogprobs::from_entries(&c.logprobs, if echo { prompt_chars } else { 0 })
+            }),
         })
         .collect();
     Ok(
@@ -93,6 +104,8 @@ struct TextFormat {
     created: u64,
     model: String,
     include_usage: bool,
+    /// Characters streamed so far per choice (the `text_offset` of the next token).
+    offsets: std::sync::Mutex<Vec<usize>>,
 }
 
 impl TextFormat {
@@ -108,13 +121,19 @@ impl TextFormat {
         }
     }
 
-    fn one(&self, index: usize, text: String, finish_reason: Option<FinishReason>) -> String {
+    fn one(
+        &self,
+        index: usize,
+        text: String,
+        finish_reason: Option<FinishReason>,
+        logprobs: Option<LegacyLogprobs>,
+    ) -> String {
         let c = self.completion(
             vec![CompletionChoice {
                 index,
                 text,
                 finish_reason,
-                logprobs: None,
+                logprobs,
             }],
             None,
         );
@@ -128,11 +147,26 @@ impl ChunkFormat for TextFormat {
     }
 
     fn text(&self, index: usize, text: String) -> String {
-        self.one(index, text, None)
+        self.one(index, text, None, None)
     }
 
     fn finish(&self, index: usize, reason: FinishReason) -> String {
-        self.one(index, String::new(), Some(reason))
+        self.one(index, String::new(), Some(reason), None)
+    }
+
+    fn logprobs(&self, index: usize, entries: Vec<TokenLogprob>) -> Option<String> {
+        let start = {
+            let mut offsets = self.offsets.lock().unwrap_or_else(|p| p.into_inner());
+            let slot = offsets.get_mut(index)?;
+            let start = *slot;
+            *slot += entries
+                .iter()
+                .map(|e| e.token.chars().count())
+                .sum::<usize>();
+            start
+        };
+        let lp = LegacyLogprobs::from_entries(&entries, start);
+        Some(self.one(index, String::new(), None, Some(lp)))
     }
 
     fn usage(&self, usage: Usage) -> Option<String> {

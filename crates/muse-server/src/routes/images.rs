@@ -22,8 +22,6 @@ use std::hash::{BuildHasher, Hasher};
 pub const MAX_IMAGE_PROMPT_CHARS: usize = 4000;
 /// Smallest and largest side of `size`.
 pub const IMAGE_SIDES: std::ops::RangeInclusive<u32> = 16..=1024;
-/// Most denoising steps a request may ask for.
-pub const MAX_IMAGE_STEPS: u64 = 1000;
 
 /// `WxH` → (width, height); `auto` → the model's own size.
 fn parse_size(s: &str) -> Result<Option<(u32, u32)>, ApiError> {
@@ -114,12 +112,13 @@ fn validate(state: &AppState, body: &ImageRequest) -> Result<ImageJob, ApiError>
             format!("`output_format` must be `png` (Muse writes PNG), got `{f}`"),
         ));
     }
+    let max_steps = state.config.max_image_steps as u64;
     if let Some(s) = body.steps
-        && !(1..=MAX_IMAGE_STEPS).contains(&s)
+        && !(1..=max_steps).contains(&s)
     {
         return Err(ApiError::invalid(
             "steps",
-            format!("`steps` must be in 1..={MAX_IMAGE_STEPS}, got {s}"),
+            format!("`steps` must be in 1..={max_steps}, got {s}"),
         ));
     }
     if let Some(g) = body.guidance

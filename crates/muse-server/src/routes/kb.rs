@@ -98,15 +98,15 @@ pub async fn add(
     }
     let mut documents = Vec::with_capacity(body.documents.len());
     for (i, d) in body.documents.into_iter().enumerate() {
-        let name = d.name.trim();
+        let name = d.name.as_str();
         if name.is_empty()
-            || name.len() > 255
+            || name.chars().count() > 255
             || name.starts_with('.')
             || name.contains(['/', '\\', '\0'])
         {
             return Err(ApiError::invalid(
                 &format!("documents[{i}].name"),
-                "a document name must be a file name of 1-255 bytes without `/`, `\\` or a leading dot",
+                "a document name must be a file name of 1-255 characters without `/`, `\\` or a leading dot",
             ));
         }
         if d.text.trim().is_empty() {
@@ -116,7 +116,7 @@ pub async fn add(
             ));
         }
         documents.push(KbDocument {
-            name: name.to_string(),
+            name: d.name,
             text: d.text,
         });
     }

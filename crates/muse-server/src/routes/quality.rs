@@ -122,7 +122,7 @@ pub async fn create(
         max_rounds,
         min_score: body.min_score,
         sampling,
-        plan_only: body.plan_only,
+        plan_only: body.plan_only.unwrap_or(false),
     };
     Ok(Json(wait_reply(state.backend.create(job)?).await?))
 }

@@ -232,7 +232,7 @@ impl Backend for Mock {
         }
         let docs = self.kb_docs.lock().unwrap();
         if !docs.iter().any(|d| d.0 == req.kb) {
-            return Err(BackendError::Invalid {
+            return Err(BackendError::NotFound {
                 param: "kb".into(),
                 message: format!("no knowledge base named `{}`", req.kb),
             });
