@@ -49,20 +49,55 @@ fn main() -> anyhow::Result<()> {
     let x1 = Tensor::randn(0f32, 1.0, (1, 3, 32, 32), &dev)?;
     let x8 = Tensor::randn(0f32, 1.0, (8, 3, 32, 32), &dev)?;
     let b1 = best_ms(5, || unet.forward(&x1, &t).map(|_| ()))?;
+    // Back-to-back forwards on Gaussian noise, then each on the previous output mixed in (what a
+    // sampling loop feeds a random-weight UNet): the second is slower, so the cost depends on the
+    // data, not only on the shapes.
+    let (mut on_noise, mut chained) = (Vec::new(), Vec::new());
+    let mut xc = x1.clone();
+    for _ in 0..10 {
+        let t0 = Instant::now();
+        unet.forward(&x1, &t)?;
+        on_noise.push(t0.elapsed().as_secs_f64() * 1000.0);
+        let t0 = Instant::now();
+        let eps = unet.forward(&xc, &t)?;
+        chained.push(t0.elapsed().as_secs_f64() * 1000.0);
+        xc = ((&xc * 0.9)? + (&eps * 0.1)?)?;
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied().unwrap_or(0.0)
+    };
+    let (noise_median, chained_median) = (median(&mut on_noise), median(&mut chained));
     let b8 = best_ms(3, || unet.forward(&x8, &t).map(|_| ()))?;
     let mut sched = DdimScheduler::new(&SchedulerConfig::default(), 0.0)?;
     sched.set_timesteps(50)?;
     let mut noise = SeededNoise::new(0, dev.clone());
     let start = Instant::now();
     let mut x = noise.randn(&[1, 3, 32, 32])?;
+    // Where the loop's time goes: the UNet, the scheduler, and the spread of the UNet's times.
+    let (mut unet_ms, mut step_ms) = (Vec::new(), 0.0);
     for ts in sched.timesteps().to_vec() {
+        let t0 = Instant::now();
         let eps = unet.forward(&x, &Tensor::new(&[ts as f32], &dev)?)?;
+        unet_ms.push(t0.elapsed().as_secs_f64() * 1000.0);
+        let t1 = Instant::now();
         x = sched.step(&eps, ts, &x, &mut noise)?;
+        step_ms += t1.elapsed().as_secs_f64() * 1000.0;
     }
     let ddim50 = start.elapsed().as_secs_f64() * 1000.0;
+    unet_ms.sort_by(f64::total_cmp);
+    // The same forward on the loop's last sample: is the slowdown in the data?
+    let t_last = Tensor::new(&[20f32], &dev)?;
+    let on_last = best_ms(3, || unet.forward(&x, &t_last).map(|_| ()))?;
+    let on_randn_t20 = best_ms(3, || unet.forward(&x1, &t_last).map(|_| ()))?;
+    let median = unet_ms.get(unet_ms.len() / 2).copied().unwrap_or(0.0);
     let line = serde_json::json!({
         "impl": "muse", "params": params, "forward_b1_ms": b1, "forward_b8_ms": b8,
         "forward_b8_ms_per_image": b8 / 8.0, "ddim50_ms": ddim50,
+        "ddim50_unet_ms": unet_ms.iter().sum::<f64>(), "ddim50_unet_median_ms": median,
+        "forward_b1_on_last_sample_ms": on_last, "forward_b1_t20_ms": on_randn_t20,
+        "forward_b1_noise_median_ms": noise_median, "forward_b1_chained_median_ms": chained_median,
+        "ddim50_unet_max_ms": unet_ms.last().copied().unwrap_or(0.0), "ddim50_scheduler_ms": step_ms,
         "threads": std::env::var("RAYON_NUM_THREADS").ok(),
     });
     eprintln!("{line}");
