@@ -49,9 +49,9 @@ fn main() -> anyhow::Result<()> {
     let x1 = Tensor::randn(0f32, 1.0, (1, 3, 32, 32), &dev)?;
     let x8 = Tensor::randn(0f32, 1.0, (8, 3, 32, 32), &dev)?;
     let b1 = best_ms(5, || unet.forward(&x1, &t).map(|_| ()))?;
-    // Back-to-back forwards on Gaussian noise, then each on the previous output mixed in (what a
-    // sampling loop feeds a random-weight UNet): the second is slower, so the cost depends on the
-    // data, not only on the shapes.
+    // Back-to-back forwards on Gaussian noise, and each on the previous output mixed in (what a
+    // sampling loop feeds a random-weight UNet): whether the cost depends on the data, not only on
+    // the shapes (docs/benchmarks.md: so far inconclusive).
     let (mut on_noise, mut chained) = (Vec::new(), Vec::new());
     let mut xc = x1.clone();
     for _ in 0..10 {
