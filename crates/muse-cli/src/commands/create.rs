@@ -68,7 +68,7 @@ impl muse_engine::ImageMaker for CliImageMaker {
         let run = || -> Result<Option<String>> {
             let dir = crate::home::resolve_image_model(self.model.as_deref())?;
             let device = candle_core::Device::Cpu;
-            let pipe = crate::commands::train::load_image_pipeline(&dir, &device)?;
+            let pipe = crate::commands::image::load_pipeline(&dir, &device)?;
             let (steps, guidance) = crate::commands::image::model_defaults(&dir);
             let req = muse_diffusion::pipeline::GenerateRequest {
                 prompt: prompt.to_string(),

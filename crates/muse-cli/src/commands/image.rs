@@ -114,6 +114,26 @@ pub(crate) fn screen_and_write(
     Ok((Some(screened.verdict), true))
 }
 
+/// Loads an image pipeline folder; Muse's own models get their sentence-embedding text encoder.
+pub(crate) fn load_pipeline(
+    dir: &std::path::Path,
+    device: &candle_core::Device,
+) -> Result<muse_diffusion::pipeline::ImagePipeline> {
+    use muse_diffusion::pipeline::{ImagePipeline, TextConditioner};
+    use muse_diffusion::sentence_conditioner::{SentenceConditioner, sentence_encoder_name};
+    let text: Option<Box<dyn TextConditioner>> = match sentence_encoder_name(dir) {
+        Some(name) => {
+            let emb_dir = crate::home::resolve_embedding_model(Some(&name))?;
+            let embedder = muse_models::SentenceEmbedder::load(&emb_dir)
+                .with_context(|| format!("loading the text encoder {}", emb_dir.display()))?;
+            Some(Box::new(SentenceConditioner::new(embedder, device)))
+        }
+        None => None,
+    };
+    ImagePipeline::load_with(dir, device, text)
+        .with_context(|| format!("loading the image model {}", dir.display()))
+}
+
 /// Why the input filter refuses `prompt` (naming the categories that decided it: those at 0.5
 /// or more, else the strongest), or `None` when it may be drawn.
 pub(crate) fn prompt_refusal(
@@ -180,7 +200,7 @@ pub fn run(a: Args) -> Result<()> {
     }
     let nsfw = muse_safety::NsfwImageFilter::from_config(&safety_cfg.image)?;
     let dir = crate::home::resolve_image_model(a.model.as_deref())?;
-    let pipe: ImagePipeline = crate::commands::train::load_image_pipeline(&dir, &device)?;
+    let pipe: ImagePipeline = load_pipeline(&dir, &device)?;
     let (default_steps, default_guidance) = model_defaults(&dir);
     let steps = a.steps.unwrap_or(default_steps);
     let req = GenerateRequest {

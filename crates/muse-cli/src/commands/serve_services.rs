@@ -33,7 +33,7 @@ pub struct ServedImages {
 
 impl ServedImages {
     pub fn load(dir: &Path, safety: &muse_safety::SafetyConfig) -> Result<Self> {
-        let pipe = crate::commands::train::load_image_pipeline(dir, &candle_core::Device::Cpu)?;
+        let pipe = crate::commands::image::load_pipeline(dir, &candle_core::Device::Cpu)?;
         let (steps, guidance) = crate::commands::image::model_defaults(dir);
         Ok(Self {
             pipe,

@@ -246,29 +246,9 @@ fn classifier(a: ClassifierArgs) -> Result<()> {
     Ok(())
 }
 
-/// Loads an image pipeline folder; Muse's own models get their sentence-embedding text encoder.
-pub(crate) fn load_image_pipeline(
-    dir: &std::path::Path,
-    device: &candle_core::Device,
-) -> Result<muse_diffusion::pipeline::ImagePipeline> {
-    use muse_diffusion::pipeline::{ImagePipeline, TextConditioner};
-    use muse_diffusion::sentence_conditioner::{SentenceConditioner, sentence_encoder_name};
-    let text: Option<Box<dyn TextConditioner>> = match sentence_encoder_name(dir) {
-        Some(name) => {
-            let emb_dir = resolve_embedding_model(Some(&name))?;
-            let embedder = SentenceEmbedder::load(&emb_dir)
-                .with_context(|| format!("loading the text encoder {}", emb_dir.display()))?;
-            Some(Box::new(SentenceConditioner::new(embedder, device)))
-        }
-        None => None,
-    };
-    ImagePipeline::load_with(dir, device, text)
-        .with_context(|| format!("loading the image model {}", dir.display()))
-}
-
 fn evaluate(a: EvaluateArgs) -> Result<()> {
     let device = candle_core::Device::Cpu;
-    let pipe = load_image_pipeline(&a.model, &device)?;
+    let pipe = crate::commands::image::load_pipeline(&a.model, &device)?;
     let index: serde_json::Value = serde_json::from_slice(
         &std::fs::read(a.model.join("model_index.json"))
             .with_context(|| format!("reading {}/model_index.json", a.model.display()))?,
