@@ -233,3 +233,88 @@ async fn create_runs_the_whole_pipeline() {
         assert!(stages.contains(&s), "{s} missing from {stages:?}");
     }
 }
+
+/// An image service that records what it was asked and returns fixed bytes per image.
+struct FakeImages(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl muse_server::engine::ImageService for FakeImages {
+    fn generate(
+        &mut self,
+        job: &muse_server::backend::ImageJob,
+    ) -> Result<Vec<muse_server::backend::GeneratedImage>, BackendError> {
+        self.0.lock().unwrap().push(job.prompt.clone());
+        if job.prompt.contains("withhold") {
+            return Err(BackendError::Invalid {
+                param: "prompt".into(),
+                message: "an image was withheld by the image safety filter".into(),
+            });
+        }
+        Ok((0..job.n)
+            .map(|_| muse_server::backend::GeneratedImage {
+                png: b"PNGBYTES".to_vec(),
+            })
+            .collect())
+    }
+}
+
+/// Image requests to `POST /v1/create` are drawn on the image lane and come back as data URLs;
+/// without an image model they are `Unavailable`; a withheld image is a warning, not an error.
+#[tokio::test]
+async fn create_draws_images_on_the_image_lane() {
+    let Some(minilm) = muse_test_utils::packaged(muse_test_utils::MINILM) else {
+        return;
+    };
+    let Some(gguf) = muse_test_utils::packaged(muse_test_utils::SMOLLM2) else {
+        return;
+    };
+    let load = Box::new(move || {
+        Ok(Models {
+            text: muse_engine::TextModel::load(&gguf).map_err(|e| e.to_string())?,
+            embedder: Some(
+                muse_models::SentenceEmbedder::load(&minilm).map_err(|e| e.to_string())?,
+            ),
+            weights: muse_quality::Weights::default(),
+        })
+    });
+    let b = MuseBackend::start(load, muse_safety::FilterChain::builtin().unwrap(), 4).unwrap();
+    let job = |prompt: &str| muse_server::backend::CreateJob {
+        prompt: prompt.into(),
+        best_of: 1,
+        max_rounds: 1,
+        min_score: None,
+        sampling: SamplingParams::default(),
+        plan_only: false,
+    };
+    let err = muse_server::backend::wait(b.create(job("Generate an image of a red bag")).unwrap())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, BackendError::Unavailable(_)), "{err:?}");
+
+    let asked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = asked.clone();
+    let b = b
+        .with_images("fake-image".into(), move || {
+            Ok(Box::new(FakeImages(seen)) as Box<dyn muse_server::engine::ImageService>)
+        })
+        .unwrap();
+    assert!(b.models().iter().any(|m| m.id == "fake-image"));
+    let v = muse_server::backend::wait(b.create(job("Generate an image of a red bag")).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(v["task"], "image", "{v}");
+    // base64 of "PNGBYTES".
+    assert_eq!(
+        v["images"],
+        serde_json::json!(["data:image/png;base64,UE5HQllURVM="]),
+        "{v}"
+    );
+    assert_eq!(asked.lock().unwrap().len(), 1);
+    let v = muse_server::backend::wait(
+        b.create(job("Generate an image of a bag, withhold it"))
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    assert!(v["images"].as_array().is_none_or(Vec::is_empty), "{v}");
+    assert!(v["warnings"].to_string().contains("withheld"), "{v}");
+}

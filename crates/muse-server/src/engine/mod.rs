@@ -60,9 +60,12 @@ pub struct MuseBackend {
     running: Arc<AtomicUsize>,
     cards: Vec<ModelCard>,
     filters: Arc<FilterChain>,
-    images: Option<Lane<Box<dyn ImageService>>>,
+    images: Option<Arc<ImageLane>>,
     kb: Option<Lane<Box<dyn KbService>>>,
 }
+
+/// The image model's lane; the text worker borrows it for the images of `/v1/create`.
+pub type ImageLane = Lane<Box<dyn ImageService>>;
 
 impl MuseBackend {
     /// Start the worker thread, load the models on it with `load`, and wait until they are
@@ -120,7 +123,7 @@ impl MuseBackend {
         id: String,
         load: impl FnOnce() -> Result<Box<dyn ImageService>, String> + Send + 'static,
     ) -> Result<Self, String> {
-        self.images = Some(Lane::start("muse-images", load, LANE_CAPACITY)?);
+        self.images = Some(Arc::new(Lane::start("muse-images", load, LANE_CAPACITY)?));
         self.cards.push(ModelCard {
             id,
             kind: ModelKind::Image,
@@ -228,6 +231,7 @@ impl Backend for MuseBackend {
         self.submit(Job::Create {
             req,
             filters: self.filters.clone(),
+            images: self.images.clone(),
             reply,
         })?;
         Ok(rx)
@@ -254,7 +258,7 @@ impl Backend for MuseBackend {
 
     fn queue_depth(&self) -> usize {
         self.depth.load(Ordering::SeqCst)
-            + self.images.as_ref().map_or(0, Lane::depth)
+            + self.images.as_ref().map_or(0, |l| l.depth())
             + self.kb.as_ref().map_or(0, Lane::depth)
     }
 }

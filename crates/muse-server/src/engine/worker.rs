@@ -35,6 +35,8 @@ pub enum Job {
     Create {
         req: CreateJob,
         filters: std::sync::Arc<muse_safety::FilterChain>,
+        /// The image model, for `image` and `text_image` requests.
+        images: Option<std::sync::Arc<super::ImageLane>>,
         reply: oneshot::Sender<Result<serde_json::Value, BackendError>>,
     },
 }
@@ -121,10 +123,13 @@ fn admit(models: &Models, job: Job, depth: &AtomicUsize, running: &mut Vec<Runni
         Job::Create {
             req,
             filters,
+            images,
             reply,
         } => {
             if !reply.is_closed() {
-                let _ = reply.send(create(models, &filters, req));
+                let maker = images.map(LaneImages);
+                let maker = maker.as_ref().map(|m| m as &dyn muse_engine::ImageMaker);
+                let _ = reply.send(create(models, &filters, req, maker));
             }
         }
     }
@@ -360,10 +365,46 @@ fn evaluate(models: &Models, req: &EvalRequest) -> Result<EvalScores, BackendErr
 
 /// The whole content pipeline on one request. It runs on this thread between decode steps, so
 /// streams of other requests pause while it works (a create call is several generations).
+/// The images of `/v1/create`, made on the image lane while the text worker waits (the
+/// pipeline holds the worker for its whole run anyway). Each image comes back as a
+/// `data:image/png;base64,…` URL in the answer's `images`.
+struct LaneImages(std::sync::Arc<super::ImageLane>);
+
+impl muse_engine::ImageMaker for LaneImages {
+    fn make(&self, prompt: &str, seed: u64) -> Result<Option<String>, String> {
+        let job = crate::backend::ImageJob {
+            prompt: prompt.to_string(),
+            negative_prompt: None,
+            n: 1,
+            size: None,
+            seed,
+            steps: None,
+            guidance: None,
+        };
+        let rx = self
+            .0
+            .call(move |s| s.generate(&job))
+            .map_err(|e| e.to_string())?;
+        match rx.blocking_recv() {
+            Ok(Ok(images)) => Ok(images.first().map(|i| {
+                format!(
+                    "data:image/png;base64,{}",
+                    crate::routes::embeddings::base64(&i.png)
+                )
+            })),
+            // The safety filters refused the prompt or withheld the image.
+            Ok(Err(BackendError::Invalid { .. })) => Ok(None),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("the image thread stopped".into()),
+        }
+    }
+}
+
 fn create(
     models: &Models,
     filters: &muse_safety::FilterChain,
     job: CreateJob,
+    image: Option<&dyn muse_engine::ImageMaker>,
 ) -> Result<serde_json::Value, BackendError> {
     let Some(m) = &models.embedder else {
         return Err(BackendError::Unavailable(
@@ -379,7 +420,7 @@ fn create(
         evaluator: &evaluator,
         safety: filters,
         audit: None,
-        image: None,
+        image,
     };
     let mut req = muse_engine::CreateRequest::new(job.prompt);
     req.best_of = job.best_of;
@@ -392,7 +433,7 @@ fn create(
             param: "prompt".into(),
             message: u.to_string(),
         },
-        // Image requests: the server has no image model yet.
+        // Image requests when the server loads no image model.
         EngineError::Unsupported(m) => BackendError::Unavailable(m),
         // A refused prompt, or a filter that could not run (fail closed): 400 with the reason.
         e @ (EngineError::Safety(_) | EngineError::Refused { .. }) => BackendError::Invalid {
