@@ -135,6 +135,11 @@ def main():
     r = client.completions.create(model=text_model, prompt="Once upon a time", max_tokens=12, temperature=0)
     print(f"completion: {r.choices[0].text!r}")
     check(r.object == "text_completion" and r.choices[0].text, "completions: text")
+    r = client.completions.create(model=text_model, prompt="Once upon a time", max_tokens=6, temperature=0, logprobs=2)
+    lp = r.choices[0].logprobs
+    print("legacy logprobs:", list(zip(lp.tokens, [round(x, 3) for x in lp.token_logprobs], lp.text_offset)))
+    check(len(lp.tokens) == r.usage.completion_tokens and "".join(lp.tokens) == r.choices[0].text, "completions: logprobs tokens spell the text")
+    check(all(max(t, key=t.get) == tok for t, tok in zip(lp.top_logprobs, lp.tokens)), "completions: greedy token on top")
 
     if embed_model:
         e = client.embeddings.create(model=embed_model, input=["A cat sits on the mat.", "A kitten rests on a rug.", "Stock prices fell."])
