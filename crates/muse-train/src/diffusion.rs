@@ -558,7 +558,8 @@ pub fn train(
         "dataset": state.dataset,
         "classes": set.classes,
         "default_steps": 25,
-        "default_guidance": 3.0,
+        // The best of 1 / 1.5 / 2 / 3 for muse-t2i-fashion at 4,000 steps (docs/models.md).
+        "default_guidance": 1.5,
         "trained_steps": state.step,
         "batch": opts.batch,
         "final_loss": final_loss,
