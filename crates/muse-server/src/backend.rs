@@ -303,9 +303,7 @@ pub trait Backend: Send + Sync + 'static {
     /// Generate images (`/v1/images/generations`).
     fn images(&self, req: ImageJob) -> Result<Pending<Vec<GeneratedImage>>, BackendError> {
         let _ = req;
-        Err(BackendError::Unavailable(
-            "Image generation (no image model is loaded)".into(),
-        ))
+        Err(images_unavailable())
     }
 
     /// The knowledge bases there are.
@@ -329,7 +327,13 @@ pub trait Backend: Send + Sync + 'static {
     fn queue_depth(&self) -> usize;
 }
 
-fn kb_unavailable() -> BackendError {
+/// The answer of a backend without an image model.
+pub fn images_unavailable() -> BackendError {
+    BackendError::Unavailable("Image generation (no image model is loaded)".into())
+}
+
+/// The answer of a backend without knowledge bases.
+pub fn kb_unavailable() -> BackendError {
     BackendError::Unavailable("The knowledge base (no embedding model is loaded)".into())
 }
 

@@ -18,7 +18,7 @@ struct Inner {
 }
 
 /// 64 random bits: std's `RandomState` is seeded from the OS for every instance.
-fn random_u64() -> u64 {
+pub(crate) fn random_u64() -> u64 {
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u64(0);
     h.finish()

@@ -12,6 +12,7 @@
 //! `GET /images/{id}.png`, and the playground at `/`.
 
 pub mod backend;
+pub mod base64;
 pub mod config;
 pub mod dto;
 #[cfg(feature = "engine")]

@@ -31,6 +31,23 @@ fn backend(capacity: usize) -> Option<MuseBackend> {
     Some(MuseBackend::start(load, filters, capacity).unwrap())
 }
 
+/// A backend with the packaged SmolLM2 and MiniLM (the content pipeline needs both), or `None`
+/// when they are not installed.
+fn full_backend() -> Option<MuseBackend> {
+    let minilm = muse_test_utils::packaged(muse_test_utils::MINILM)?;
+    let gguf = muse_test_utils::packaged(muse_test_utils::SMOLLM2)?;
+    let load = Box::new(move || {
+        Ok(Models {
+            text: muse_engine::TextModel::load(&gguf).map_err(|e| e.to_string())?,
+            embedder: Some(
+                muse_models::SentenceEmbedder::load(&minilm).map_err(|e| e.to_string())?,
+            ),
+            weights: muse_quality::Weights::default(),
+        })
+    });
+    Some(MuseBackend::start(load, muse_safety::FilterChain::builtin().unwrap(), 4).unwrap())
+}
+
 fn request(content: &str, max_tokens: usize, n: usize) -> GenRequest {
     GenRequest {
         model: "SmolLM2-135M-Instruct.Q4_1".into(),
@@ -199,20 +216,7 @@ async fn create_runs_the_whole_pipeline() {
         matches!(err, BackendError::Unavailable(ref m) if m.contains("embedding")),
         "{err:?}"
     );
-    let Some(minilm) = muse_test_utils::packaged(muse_test_utils::MINILM) else {
-        return;
-    };
-    let gguf = muse_test_utils::packaged(muse_test_utils::SMOLLM2).unwrap();
-    let load = Box::new(move || {
-        Ok(Models {
-            text: muse_engine::TextModel::load(&gguf).map_err(|e| e.to_string())?,
-            embedder: Some(
-                muse_models::SentenceEmbedder::load(&minilm).map_err(|e| e.to_string())?,
-            ),
-            weights: muse_quality::Weights::default(),
-        })
-    });
-    let b = MuseBackend::start(load, muse_safety::FilterChain::builtin().unwrap(), 4).unwrap();
+    let Some(b) = full_backend() else { return };
     let v = muse_server::backend::wait(b.create(job).unwrap())
         .await
         .unwrap();
@@ -261,22 +265,7 @@ impl muse_server::engine::ImageService for FakeImages {
 /// without an image model they are `Unavailable`; a withheld image is a warning, not an error.
 #[tokio::test]
 async fn create_draws_images_on_the_image_lane() {
-    let Some(minilm) = muse_test_utils::packaged(muse_test_utils::MINILM) else {
-        return;
-    };
-    let Some(gguf) = muse_test_utils::packaged(muse_test_utils::SMOLLM2) else {
-        return;
-    };
-    let load = Box::new(move || {
-        Ok(Models {
-            text: muse_engine::TextModel::load(&gguf).map_err(|e| e.to_string())?,
-            embedder: Some(
-                muse_models::SentenceEmbedder::load(&minilm).map_err(|e| e.to_string())?,
-            ),
-            weights: muse_quality::Weights::default(),
-        })
-    });
-    let b = MuseBackend::start(load, muse_safety::FilterChain::builtin().unwrap(), 4).unwrap();
+    let Some(b) = full_backend() else { return };
     let job = |prompt: &str| muse_server::backend::CreateJob {
         prompt: prompt.into(),
         best_of: 1,

@@ -81,9 +81,14 @@ fn output_paths(out: &Path, n: usize) -> Vec<PathBuf> {
         .collect()
 }
 
+/// The pipeline's image as an `image` crate buffer.
+pub(crate) fn to_rgb(img: &RgbImage) -> Result<image::RgbImage> {
+    image::RgbImage::from_raw(img.width as u32, img.height as u32, img.pixels.clone())
+        .context("image buffer has the wrong size")
+}
+
 fn write_png(img: &RgbImage, path: &Path) -> Result<()> {
-    let buf = image::RgbImage::from_raw(img.width as u32, img.height as u32, img.pixels.clone())
-        .context("image buffer has the wrong size")?;
+    let buf = to_rgb(img)?;
     buf.save_with_format(path, image::ImageFormat::Png)
         .with_context(|| format!("writing {}", path.display()))
 }
@@ -102,8 +107,7 @@ pub(crate) fn screen_and_write(
         write_png(img, path)?;
         return Ok((None, true));
     };
-    let rgb = image::RgbImage::from_raw(img.width as u32, img.height as u32, img.pixels.clone())
-        .context("image buffer has the wrong size")?;
+    let rgb = to_rgb(img)?;
     let screened =
         muse_safety::screen_image(filter, rgb).context("the image safety filter failed")?;
     let Some(kept) = screened.image else {

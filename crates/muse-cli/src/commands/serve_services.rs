@@ -51,9 +51,7 @@ impl ServedImages {
         size: Option<(u32, u32)>,
     ) -> Result<Vec<u8>, BackendError> {
         let internal = |e: String| BackendError::Internal(e);
-        let rgb =
-            image::RgbImage::from_raw(img.width as u32, img.height as u32, img.pixels.clone())
-                .ok_or_else(|| internal("the image buffer has the wrong size".into()))?;
+        let rgb = crate::commands::image::to_rgb(img).map_err(|e| internal(format!("{e:#}")))?;
         let rgb = match &self.nsfw {
             // Fail closed: a screening error withholds the image.
             Some(filter) => muse_safety::screen_image(filter, rgb)

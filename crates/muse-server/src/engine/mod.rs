@@ -141,9 +141,7 @@ impl MuseBackend {
     }
 
     fn kb_lane(&self) -> Result<&Lane<Box<dyn KbService>>, BackendError> {
-        self.kb.as_ref().ok_or_else(|| {
-            BackendError::Unavailable("The knowledge base (no embedding model is loaded)".into())
-        })
+        self.kb.as_ref().ok_or_else(crate::backend::kb_unavailable)
     }
 
     /// Sequences being decoded now (all requests together).
@@ -238,9 +236,10 @@ impl Backend for MuseBackend {
     }
 
     fn images(&self, req: ImageJob) -> Result<Pending<Vec<GeneratedImage>>, BackendError> {
-        let lane = self.images.as_ref().ok_or_else(|| {
-            BackendError::Unavailable("Image generation (no image model is loaded)".into())
-        })?;
+        let lane = self
+            .images
+            .as_ref()
+            .ok_or_else(crate::backend::images_unavailable)?;
         lane.call(move |s| s.generate(&req))
     }
 

@@ -386,12 +386,9 @@ impl muse_engine::ImageMaker for LaneImages {
             .call(move |s| s.generate(&job))
             .map_err(|e| e.to_string())?;
         match rx.blocking_recv() {
-            Ok(Ok(images)) => Ok(images.first().map(|i| {
-                format!(
-                    "data:image/png;base64,{}",
-                    crate::routes::embeddings::base64(&i.png)
-                )
-            })),
+            Ok(Ok(images)) => Ok(images
+                .first()
+                .map(|i| format!("data:image/png;base64,{}", crate::base64::base64(&i.png)))),
             // The safety filters refused the prompt or withheld the image.
             Ok(Err(BackendError::Invalid { .. })) => Ok(None),
             Ok(Err(e)) => Err(e.to_string()),

@@ -5,9 +5,9 @@
 //! model names (`dall-e-2`, `dall-e-3`, `gpt-image-1`) select the served image model, so clients
 //! written for OpenAI work unchanged.
 
-use super::embeddings::base64;
 use super::run::{now_s, wait_reply};
 use crate::backend::{ImageJob, ModelKind};
+use crate::base64::base64;
 use crate::dto::images::{ImageData, ImageRequest, ImageResponse};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
@@ -16,7 +16,6 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use std::hash::{BuildHasher, Hasher};
 
 /// Longest prompt accepted, in characters.
 pub const MAX_IMAGE_PROMPT_CHARS: usize = 4000;
@@ -47,12 +46,6 @@ fn parse_size(s: &str) -> Result<Option<(u32, u32)>, ApiError> {
     Ok(Some((w, h)))
 }
 
-fn random_seed() -> u64 {
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(now_s());
-    h.finish()
-}
-
 fn validate(state: &AppState, body: &ImageRequest) -> Result<ImageJob, ApiError> {
     let Some(card) = state
         .backend
@@ -60,9 +53,7 @@ fn validate(state: &AppState, body: &ImageRequest) -> Result<ImageJob, ApiError>
         .into_iter()
         .find(|m| m.kind == ModelKind::Image)
     else {
-        return Err(ApiError::not_available(
-            "Image generation (no image model is loaded)",
-        ));
+        return Err(crate::backend::images_unavailable().into());
     };
     if let Some(m) = &body.model
         && *m != card.id
@@ -134,7 +125,7 @@ fn validate(state: &AppState, body: &ImageRequest) -> Result<ImageJob, ApiError>
         negative_prompt: body.negative_prompt.clone(),
         n: n as usize,
         size,
-        seed: body.seed.unwrap_or_else(random_seed),
+        seed: body.seed.unwrap_or_else(crate::image_store::random_u64),
         steps: body.steps.map(|s| s as usize),
         guidance: body.guidance,
     })
