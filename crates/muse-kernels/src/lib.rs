@@ -16,6 +16,7 @@
 //! * [`dot`] — quantized-weight · quantized-activation dot products, runtime dispatched.
 //! * [`f32ops`] — the f32 vector primitives used by attention and the fallback path.
 //! * [`matmul`] — rows × tokens products, parallel over output rows.
+//! * [`packed`] — Q4_1 repacked sixteen rows at a time, for products over many tokens.
 //! * [`conv2d`] — f32 2-D convolution as im2col + GEMM, with its backward pass (diffusion UNets).
 
 pub mod conv2d;
@@ -24,9 +25,11 @@ pub mod dequant;
 pub mod dot;
 pub mod f32ops;
 pub mod matmul;
+pub mod packed;
 pub mod q8;
 mod types;
 
 pub use matmul::{MatmulScratch, QWeight, matmul};
+pub use packed::{Packed, matmul_packed};
 pub use q8::Q8Acts;
 pub use types::{GgmlType, KernelError};

@@ -98,6 +98,16 @@ impl MatmulScratch {
         self.exact_f32 = exact;
     }
 
+    /// The activations quantized by the last [`MatmulScratch::prepare`].
+    pub(crate) fn q8(&self) -> &Q8Acts {
+        &self.q8
+    }
+
+    /// Whether [`MatmulScratch::set_exact_f32`] is on.
+    pub fn is_exact_f32(&self) -> bool {
+        self.exact_f32
+    }
+
     /// Quantize `x` once; every following [`matmul`] with the same input reuses it.
     pub fn prepare(&mut self, x: &[f32], cols: usize) {
         if !self.exact_f32 && cols.is_multiple_of(32) && cols > 0 {

@@ -59,6 +59,12 @@ impl Q8Acts {
             return;
         }
         #[cfg(target_arch = "x86_64")]
+        if crate::cpu::simd_level() >= crate::cpu::SimdLevel::Avx512Vnni {
+            // SAFETY: AVX-512F/BW were detected at run time (implied by the VNNI level).
+            unsafe { self.quantize_avx512(x, cols) };
+            return;
+        }
+        #[cfg(target_arch = "x86_64")]
         if crate::cpu::simd_level() >= crate::cpu::SimdLevel::Avx2 {
             // SAFETY: AVX2 and FMA were detected at run time.
             unsafe { self.quantize_avx2(x, cols) };
@@ -73,6 +79,49 @@ impl Q8Acts {
     #[target_feature(enable = "avx2,fma")]
     unsafe fn quantize_avx2(&mut self, x: &[f32], cols: usize) {
         self.quantize_body(x, cols);
+    }
+
+    /// One block of 32 per pair of 512-bit vectors: the same products, the same round-half-even
+    /// (the default MXCSR mode of `vcvtps2dq`) and the same f16 roundings as the scalar body, so
+    /// the quants are bit-identical — only faster (the scalar body took ~7% of a batch-16 decode
+    /// step).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma,avx512f,avx512bw")]
+    unsafe fn quantize_avx512(&mut self, x: &[f32], cols: usize) {
+        use std::arch::x86_64::*;
+        let tokens = x.len() / cols;
+        let nb = cols / 32;
+        self.cols = cols;
+        self.tokens = tokens;
+        self.qs.resize(x.len(), 0);
+        self.d.resize(tokens * nb, 0.0);
+        self.isum.resize(tokens * nb, 0);
+        self.s.resize(tokens * nb, 0.0);
+        let abs_mask = _mm512_set1_epi32(0x7FFF_FFFF);
+        for (b, xb) in x.chunks_exact(32).enumerate() {
+            // SAFETY: `xb` has 32 values and `qs[32b..32b+32]` exists (resized above).
+            unsafe {
+                let x0 = _mm512_loadu_ps(xb.as_ptr());
+                let x1 = _mm512_loadu_ps(xb.as_ptr().add(16));
+                let a = _mm512_max_ps(
+                    _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(x0), abs_mask)),
+                    _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(x1), abs_mask)),
+                );
+                let amax = _mm512_reduce_max_ps(a);
+                let scale = amax / 127.0;
+                let inv = if amax > 0.0 { 127.0 / amax } else { 0.0 };
+                let iv = _mm512_set1_ps(inv);
+                let q0 = _mm512_cvtps_epi32(_mm512_mul_ps(x0, iv));
+                let q1 = _mm512_cvtps_epi32(_mm512_mul_ps(x1, iv));
+                let dst = self.qs.as_mut_ptr().add(b * 32);
+                _mm_storeu_si128(dst as *mut __m128i, _mm512_cvtepi32_epi8(q0));
+                _mm_storeu_si128(dst.add(16) as *mut __m128i, _mm512_cvtepi32_epi8(q1));
+                let sum = _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
+                *self.d.get_unchecked_mut(b) = f16::from_f32(scale).to_f32();
+                *self.isum.get_unchecked_mut(b) = sum;
+                *self.s.get_unchecked_mut(b) = f16::from_f32(scale * sum as f32).to_f32();
+            }
+        }
     }
 
     #[inline(always)]
@@ -150,6 +199,28 @@ mod tests {
             }
             assert_eq!(s, r.isum[b]);
         }
+    }
+
+    #[test]
+    fn simd_quantization_is_bit_identical_to_the_scalar_body() {
+        // Values on exact .5 boundaries (ties) and across magnitudes, plus an all-zero block.
+        let mut x: Vec<f32> = (0..32 * 40)
+            .map(|i| ((i * 7919) % 1001) as f32 / 13.0 - 38.0)
+            .collect();
+        // amax 127 makes the scale factor exactly 1, so k + 0.5 are exact ties.
+        for (i, v) in x[..32].iter_mut().enumerate() {
+            *v = i as f32 - 15.5;
+        }
+        x[0] = 127.0;
+        x[32..64].fill(0.0);
+        let mut fast = Q8Acts::new();
+        fast.quantize(&x, 320);
+        let mut slow = Q8Acts::new();
+        slow.quantize_body(&x, 320);
+        assert_eq!(fast.qs, slow.qs);
+        assert_eq!(fast.isum, slow.isum);
+        assert_eq!(fast.d, slow.d);
+        assert_eq!(fast.s, slow.s);
     }
 
     #[test]

@@ -12,8 +12,14 @@ use crate::error::ModelError;
 use crate::gguf::{GgufFile, TensorInfo};
 use crate::raw_safetensors::{RawSafetensors, RawTensor};
 use crate::step_check::check_batch_step;
-use muse_kernels::{GgmlType, MatmulScratch, QWeight, f32ops, matmul};
+use muse_kernels::{GgmlType, MatmulScratch, Packed, QWeight, f32ops, matmul, matmul_packed};
 use rayon::prelude::*;
+use std::sync::Arc;
+
+/// Fewest tokens (batched sequences or prompt positions) for which a projection goes through the
+/// repacked Q4_1 matrix (`muse_kernels::packed`); below it, the row kernels. Measured in
+/// `docs/benchmarks.md` ("Repacked Q4_1").
+const PACKED_MIN_TOKENS: usize = 1;
 
 /// Longest run of prompt tokens pushed through the model at once (bounds scratch memory).
 const PREFILL_CHUNK: usize = 512;
@@ -231,6 +237,8 @@ pub(crate) struct Mat {
     ty: GgmlType,
     rows: usize,
     cols: usize,
+    /// The same matrix repacked for multi-token products, where the format and CPU allow it.
+    packed: Option<Arc<Packed>>,
 }
 
 impl Mat {
@@ -243,6 +251,7 @@ impl Mat {
             ty: info.ty,
             rows,
             cols,
+            packed: None,
         }
     }
 
@@ -254,7 +263,15 @@ impl Mat {
             ty: t.ty,
             rows,
             cols,
+            packed: None,
         }
+    }
+}
+
+/// Give `m` its repacked copy, where its format and shape have a packed kernel on this CPU.
+fn pack(store: &Store, m: &mut Mat) {
+    if let Ok(w) = QWeight::new(m.ty, store.bytes(m), m.rows, m.cols) {
+        m.packed = Packed::pack(&w).map(Arc::new);
     }
 }
 
@@ -423,9 +440,26 @@ impl Llama {
         }))
     }
 
-    pub(crate) fn from_parts(p: Parts) -> Self {
+    pub(crate) fn from_parts(mut p: Parts) -> Self {
         // `MUSE_EXACT_F32=1` selects the exact path for every cache this model creates.
         let exact_f32 = std::env::var("MUSE_EXACT_F32").is_ok_and(|v| v == "1");
+        // `MUSE_PACKED=0` keeps every matrix in its file layout (for A/B measurements).
+        if !std::env::var("MUSE_PACKED").is_ok_and(|v| v == "0") {
+            for layer in &mut p.layers {
+                for m in [
+                    &mut layer.wq,
+                    &mut layer.wk,
+                    &mut layer.wv,
+                    &mut layer.wo,
+                    &mut layer.w_gate,
+                    &mut layer.w_up,
+                    &mut layer.w_down,
+                ] {
+                    pack(&p.store, m);
+                }
+            }
+            pack(&p.store, &mut p.output);
+        }
         Self {
             exact_f32,
             store: p.store,
@@ -452,6 +486,18 @@ impl Llama {
 
     fn w(&self, m: &Mat) -> Result<QWeight<'_>, ModelError> {
         Ok(QWeight::new(m.ty, self.store.bytes(m), m.rows, m.cols)?)
+    }
+
+    /// `out = x · mᵀ`, through the repacked matrix when there is one and `x` holds enough tokens
+    /// for it to pay.
+    fn mm(&self, m: &Mat, x: &[f32], s: &MatmulScratch, out: &mut [f32]) -> Result<(), ModelError> {
+        match &m.packed {
+            Some(p) if !s.is_exact_f32() && x.len() >= PACKED_MIN_TOKENS * m.cols => {
+                matmul_packed(p, x, s, out)?
+            }
+            _ => matmul(&self.w(m)?, x, s, out)?,
+        }
+        Ok(())
     }
 
     /// A fresh KV cache with room for `capacity` positions; it grows on demand (doubling) up to the
@@ -522,7 +568,7 @@ impl Llama {
             s.mm.prepare(x, self.cfg.dim);
             let start = logits.len();
             logits.resize(start + rows.len() * vocab, 0.0);
-            matmul(&self.w(&self.output)?, x, &s.mm, &mut logits[start..])?;
+            self.mm(&self.output, x, &s.mm, &mut logits[start..])?;
         }
         Ok(())
     }
@@ -594,9 +640,9 @@ impl Llama {
             )?;
             let s = &mut batch.scratch;
             s.mm.prepare(&hidden, cfg.dim);
-            logits.clear();
+            // Every value is overwritten below: no need to clear (3 MB of memset at batch 16).
             logits.resize(tokens.len() * cfg.vocab, 0.0);
-            matmul(&self.w(&self.output)?, &hidden, &s.mm, logits)?;
+            self.mm(&self.output, &hidden, &s.mm, logits)?;
             Ok(())
         })?;
         for c in caches.iter_mut() {
@@ -627,9 +673,9 @@ impl Llama {
             // Attention block.
             rms_norm(&s.x, &layer.attn_norm, cfg.rms_eps, &mut s.h);
             s.mm.prepare(&s.h, d);
-            matmul(&self.w(&layer.wq)?, &s.h, &s.mm, &mut s.q)?;
-            matmul(&self.w(&layer.wk)?, &s.h, &s.mm, &mut s.k)?;
-            matmul(&self.w(&layer.wv)?, &s.h, &s.mm, &mut s.v)?;
+            self.mm(&layer.wq, &s.h, &s.mm, &mut s.q)?;
+            self.mm(&layer.wk, &s.h, &s.mm, &mut s.k)?;
+            self.mm(&layer.wv, &s.h, &s.mm, &mut s.v)?;
             if let Some([bq, bk, bv]) = &layer.bqkv {
                 add_row_bias(&mut s.q, bq);
                 add_row_bias(&mut s.k, bk);
@@ -639,18 +685,16 @@ impl Llama {
             rope(&mut s.k, cfg, &cos, &sin);
             attend(li, s);
             s.mm.prepare(&s.att, qd);
-            matmul(&self.w(&layer.wo)?, &s.att, &s.mm, &mut s.o)?;
+            self.mm(&layer.wo, &s.att, &s.mm, &mut s.o)?;
             add_assign(&mut s.x, &s.o);
             // Feed-forward block: down(silu(gate(h)) * up(h)).
             rms_norm(&s.x, &layer.ffn_norm, cfg.rms_eps, &mut s.h);
             s.mm.prepare(&s.h, d);
-            matmul(&self.w(&layer.w_gate)?, &s.h, &s.mm, &mut s.gate)?;
-            matmul(&self.w(&layer.w_up)?, &s.h, &s.mm, &mut s.up)?;
-            for (g, u) in s.gate.iter_mut().zip(&s.up) {
-                *g = *g / (1.0 + (-*g).exp()) * u;
-            }
+            self.mm(&layer.w_gate, &s.h, &s.mm, &mut s.gate)?;
+            self.mm(&layer.w_up, &s.h, &s.mm, &mut s.up)?;
+            f32ops::silu_mul(&mut s.gate, &s.up);
             s.mm.prepare(&s.gate, ff);
-            matmul(&self.w(&layer.w_down)?, &s.gate, &s.mm, &mut s.o)?;
+            self.mm(&layer.w_down, &s.gate, &s.mm, &mut s.o)?;
             add_assign(&mut s.x, &s.o);
         }
         let mut out = vec![0.0; t * d];
@@ -731,7 +775,11 @@ fn rope(x: &mut [f32], cfg: &LlamaConfig, cos: &[f32], sin: &[f32]) {
 /// Causal grouped-query attention of `t` new queries against the cache (positions `0..pos0 + t`).
 fn attention(cfg: &LlamaConfig, pos0: usize, q: &[f32], k: &[f32], v: &[f32], out: &mut [f32]) {
     let (hd, nh) = (cfg.head_dim, cfg.n_head);
+    // Heads are tiny tasks (a few µs): hand rayon runs of them, a few per thread.
+    let heads = out.len() / hd.max(1);
+    let min_run = (heads / (rayon::current_num_threads().max(1) * 4)).clamp(1, nh.max(1));
     out.par_chunks_mut(hd)
+        .with_min_len(min_run)
         .enumerate()
         .for_each_init(Vec::new, |scores: &mut Vec<f32>, (i, o)| {
             let (t, h) = (i / nh, i % nh);
@@ -749,7 +797,11 @@ fn batch_attention(
     out: &mut [f32],
 ) {
     let (hd, nh) = (cfg.head_dim, cfg.n_head);
+    // Heads are tiny tasks (a few µs): hand rayon runs of them, a few per thread.
+    let heads = out.len() / hd.max(1);
+    let min_run = (heads / (rayon::current_num_threads().max(1) * 4)).clamp(1, nh.max(1));
     out.par_chunks_mut(hd)
+        .with_min_len(min_run)
         .enumerate()
         .for_each_init(Vec::new, |scores: &mut Vec<f32>, (i, o)| {
             let (seq, h) = (i / nh, i % nh);
@@ -775,16 +827,7 @@ fn attend_head(
     scores.clear();
     scores.resize(n, 0.0);
     f32ops::dot_rows(qh, k, kvd, kv_off, scores);
-    let max = scores.iter().fold(f32::NEG_INFINITY, |m, &s| m.max(s)) * scale;
-    let mut sum = 0.0;
-    for s in scores.iter_mut() {
-        *s = (*s * scale - max).exp();
-        sum += *s;
-    }
-    let inv = 1.0 / sum;
-    for s in scores.iter_mut() {
-        *s *= inv;
-    }
+    f32ops::softmax_scaled(scores, scale);
     o.fill(0.0);
     f32ops::axpy_rows(scores, v, kvd, kv_off, o);
 }

@@ -91,6 +91,29 @@ impl Candidates {
         );
     }
 
+    /// The same as [`fill_from_logits`](Self::fill_from_logits) followed by
+    /// [`top_k`](crate::top_k)`(k)`, without building the whole vocabulary's list first when `k`
+    /// is small against it.
+    pub fn fill_top_k_from_logits(&mut self, logits: &[f32], k: usize) {
+        if !crate::truncation::heap_top_k(k, logits.len()) {
+            self.fill_from_logits(logits);
+            crate::truncation::top_k(self, k);
+            return;
+        }
+        let all = logits
+            .iter()
+            .enumerate()
+            .filter(|&(_, &x)| x > f32::NEG_INFINITY)
+            .map(|(i, &logit)| Candidate {
+                id: i as u32,
+                logit,
+                p: 0.0,
+            });
+        let best = crate::truncation::best_k(all, k);
+        self.data.clear();
+        self.data.extend(best);
+    }
+
     /// Number of candidates.
     pub fn len(&self) -> usize {
         self.data.len()

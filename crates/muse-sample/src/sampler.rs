@@ -6,7 +6,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::candidates::{Candidates, more_likely_first};
 use crate::penalties::{Penalties, TokenHistory, apply_penalties};
 use crate::temperature::temperature;
-use crate::truncation::{min_p, top_k, top_p};
+use crate::truncation::{min_p, top_p};
 use crate::{SampleError, SamplingParams};
 
 /// Exact argmax over `logits`: the highest value, ties going to the lowest id. NaN counts
@@ -140,11 +140,10 @@ impl Sampler {
             return greedy(logits).ok_or(no_token);
         }
         let c = &mut self.candidates;
-        c.fill_from_logits(logits);
+        c.fill_top_k_from_logits(logits, p.top_k);
         if c.is_empty() {
             return Err(no_token);
         }
-        top_k(c, p.top_k);
         temperature(c, p.temperature);
         c.softmax();
         top_p(c, p.top_p);

@@ -15,14 +15,73 @@ const TOP_P_FIRST_CHUNK: usize = 128;
 /// Keeps the `k` candidates with the highest logits (ties: lower id wins). `k == 0` or
 /// `k >= len` is a no-op.
 ///
-/// Runs in O(n) via `select_nth_unstable_by`; the kept candidates are left unordered.
+/// The kept candidates are left unordered. A small `k` against a large list (the usual 40 of a
+/// 50k vocabulary) keeps a heap of the best `k` in one pass — almost every candidate costs one
+/// comparison with the heap's worst — which is several times faster than `select_nth_unstable_by`
+/// (O(n) too, but moving every candidate around); other cases use the latter.
 pub fn top_k(c: &mut Candidates, k: usize) {
     let v = c.vec_mut();
     if k == 0 || k >= v.len() {
         return;
     }
+    if k.saturating_mul(64) <= v.len() {
+        let best: Vec<_> = best_k(v.iter().copied(), k).collect();
+        *v = best;
+        return;
+    }
     v.select_nth_unstable_by(k - 1, more_likely_first);
     v.truncate(k);
+}
+
+/// Whether [`top_k`] of `k` over `n` candidates takes the one-pass heap.
+pub(crate) fn heap_top_k(k: usize, n: usize) -> bool {
+    k > 0 && k.saturating_mul(64) <= n
+}
+
+/// The `k` most likely of `items` (unordered), in one pass with a heap of the best so far.
+pub(crate) fn best_k(
+    items: impl Iterator<Item = crate::candidates::Candidate>,
+    k: usize,
+) -> impl Iterator<Item = crate::candidates::Candidate> {
+    let mut heap = std::collections::BinaryHeap::with_capacity(k);
+    // Below the heap's worst logit a candidate cannot enter: one float comparison rejects it.
+    let mut floor = f32::NEG_INFINITY;
+    for x in items {
+        if heap.len() < k {
+            heap.push(LeastLikelyOnTop(x));
+            if heap.len() == k {
+                floor = heap.peek().map_or(floor, |w| w.0.logit);
+            }
+        } else if x.logit >= floor {
+            if let Some(mut worst) = heap.peek_mut()
+                && more_likely_first(&x, &worst.0) == std::cmp::Ordering::Less
+            {
+                *worst = LeastLikelyOnTop(x);
+            }
+            floor = heap.peek().map_or(floor, |w| w.0.logit);
+        }
+    }
+    heap.into_iter().map(|w| w.0)
+}
+
+/// Heap order for [`top_k`]: the greatest element is the least likely candidate.
+struct LeastLikelyOnTop(crate::candidates::Candidate);
+
+impl PartialEq for LeastLikelyOnTop {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == std::cmp::Ordering::Equal
+    }
+}
+impl Eq for LeastLikelyOnTop {}
+impl PartialOrd for LeastLikelyOnTop {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for LeastLikelyOnTop {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        more_likely_first(&self.0, &other.0)
+    }
 }
 
 /// Nucleus sampling (Holtzman et al. 2019): keeps the smallest set of most likely

@@ -230,6 +230,36 @@ fn top_k_large_vocab_matches_naive() {
         let mut want = order[..k].to_vec();
         want.sort_unstable();
         assert_eq!(got, want, "k={k}");
+        // The fused fill + top-k keeps the same set.
+        let mut fused = Candidates::new();
+        fused.fill_top_k_from_logits(&logits, k);
+        let mut got: Vec<u32> = fused.iter().map(|x| x.id).collect();
+        got.sort_unstable();
+        assert_eq!(got, want, "fused, k={k}");
+    }
+}
+
+#[test]
+fn top_k_ties_keep_the_lower_ids() {
+    // 10,000 equal logits plus -inf and NaN entries that must never be kept.
+    let mut logits = vec![0.5f32; 10_000];
+    logits[17] = f32::NEG_INFINITY;
+    logits[18] = f32::NAN;
+    for k in [3usize, 40] {
+        let mut c = Candidates::from_logits(&logits);
+        top_k(&mut c, k);
+        let mut got: Vec<u32> = c.iter().map(|x| x.id).collect();
+        got.sort_unstable();
+        let want: Vec<u32> = (0..10_000u32)
+            .filter(|&i| i != 17 && i != 18)
+            .take(k)
+            .collect();
+        assert_eq!(got, want, "k={k}");
+        let mut fused = Candidates::new();
+        fused.fill_top_k_from_logits(&logits, k);
+        let mut got: Vec<u32> = fused.iter().map(|x| x.id).collect();
+        got.sort_unstable();
+        assert_eq!(got, want, "fused, k={k}");
     }
 }
 
