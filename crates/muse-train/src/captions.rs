@@ -9,13 +9,15 @@
 use crate::data::DataSource;
 
 /// Templates for photographed objects; `{}` is the class noun (with its article).
-const OBJECT_TEMPLATES: [&str; 6] = [
+const OBJECT_TEMPLATES: [&str; 8] = [
     "a photo of {}",
     "a picture of {}",
     "{}",
     "an image of {}",
     "a black and white photo of {}",
     "a product photo of {}",
+    "a small grayscale picture of {}",
+    "a catalogue photo of {}",
 ];
 
 /// Templates for digits; `{}` is the digit's word.
@@ -31,18 +33,91 @@ const DIGIT_WORDS: [&str; 10] = [
     "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
 ];
 
-/// Fashion-MNIST nouns per class, with articles.
+/// Fashion-MNIST nouns per class, with articles: the class name, its common synonyms and the
+/// everyday kinds of the garment, so that a user's own word for it lands near a caption the
+/// model was trained on (MiniLM places "tee" and "t-shirt" close, but "shoe" nearer to boots
+/// and sandals than to "sneaker" unless the sneaker captions say shoe too).
 const FASHION_NOUNS: [&[&str]; 10] = [
-    &["a t-shirt", "a tee", "a top"],
-    &["trousers", "a pair of pants", "a pair of trousers"],
-    &["a pullover", "a sweater", "a jumper"],
-    &["a dress", "a summer dress"],
-    &["a coat", "a jacket"],
-    &["a sandal", "sandals"],
-    &["a shirt", "a button-down shirt"],
-    &["a sneaker", "a trainer"],
-    &["a bag", "a handbag"],
-    &["an ankle boot", "a boot"],
+    &[
+        "a t-shirt",
+        "a tee",
+        "a top",
+        "a short-sleeved t-shirt",
+        "a tank top",
+        "a sleeveless top",
+    ],
+    &[
+        "trousers",
+        "a pair of pants",
+        "a pair of trousers",
+        "pants",
+        "a pair of jeans",
+        "leggings",
+    ],
+    &[
+        "a pullover",
+        "a sweater",
+        "a jumper",
+        "a sweatshirt",
+        "a knitted sweater",
+        "a hoodie",
+    ],
+    &[
+        "a dress",
+        "a summer dress",
+        "a long dress",
+        "a short dress",
+        "a gown",
+        "a sleeveless dress",
+    ],
+    &[
+        "a coat",
+        "a jacket",
+        "an overcoat",
+        "a parka",
+        "a winter jacket",
+        "a blazer",
+    ],
+    &[
+        "a sandal",
+        "sandals",
+        "a flip-flop",
+        "summer shoes with straps",
+        "a heeled sandal",
+        "an open-toed shoe",
+    ],
+    &[
+        "a shirt",
+        "a button-down shirt",
+        "a collared shirt",
+        "a blouse",
+        "a long-sleeved shirt",
+        "a shirt with buttons",
+    ],
+    &[
+        "a sneaker",
+        "a trainer",
+        "an athletic shoe",
+        "a sports shoe",
+        "a low-top shoe with laces",
+        "a gym shoe",
+    ],
+    &[
+        "a bag",
+        "a handbag",
+        "a purse",
+        "a tote",
+        "a satchel",
+        "a clutch bag",
+    ],
+    &[
+        "an ankle boot",
+        "a boot",
+        "a short boot",
+        "a heeled boot",
+        "a bootie",
+        "a lace-up boot",
+    ],
 ];
 
 /// Held-out phrasings per Fashion-MNIST class: none of these is a training caption.

@@ -55,9 +55,20 @@ struct EvaluateArgs {
     /// Write a sample grid per guidance scale to PREFIX-g<G>.png.
     #[arg(long)]
     grid: Option<PathBuf>,
+    /// Which prompts to generate from: `held-out` (phrasings never seen in training; the
+    /// honest measure) or `training` (the training captions themselves, to separate how well
+    /// the model draws a class from how well unseen phrasings reach it).
+    #[arg(long, value_enum, default_value_t = PromptSet::HeldOut)]
+    prompts: PromptSet,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum PromptSet {
+    HeldOut,
+    Training,
 }
 
 #[derive(clap::Args, Debug)]
@@ -258,9 +269,17 @@ fn evaluate(a: EvaluateArgs) -> Result<()> {
         .unwrap_or("fashion-mnist")
         .to_string();
     let source = DataSource::parse(&dataset)?;
-    let prompts = muse_train::captions::evaluation_prompts(&source)
-        .ok_or_else(|| anyhow::anyhow!("no held-out evaluation prompts for dataset {dataset}"))?;
     let classifier = muse_train::classifier::Classifier::load(&a.classifier)?;
+    let prompts = match a.prompts {
+        PromptSet::HeldOut => {
+            muse_train::captions::evaluation_prompts(&source).ok_or_else(|| {
+                anyhow::anyhow!("no held-out evaluation prompts for dataset {dataset}")
+            })?
+        }
+        PromptSet::Training => {
+            muse_train::captions::training_captions(&source, &classifier.classes)
+        }
+    };
     let test = source.load(&datasets_dir(), Split::Test)?;
     let opts = muse_train::evaluate::EvalOptions {
         per_class: a.per_class,
