@@ -4,8 +4,13 @@ requests in a row; reports aggregate decode tokens/s (completion tokens of all c
 wall time), time to first token p50/p99, and the server's peak RSS.
 
     muse serve --port 8181 &
-    python scripts/bench/serve_concurrency.py --pid $! --clients 1 4 16
+    python scripts/bench/serve_concurrency.py --pid $! --clients 1 4 16 --rounds 5
+
+With --rounds R the levels run R times, interleaved (1, 4, 16, 1, 4, 16, ...), so a slow minute
+on this shared machine hits every level alike; the summary gives each level's median and the
+ratio of medians. (One client's 3 requests last about a second: a single round is noisy.)
 """
+import statistics
 
 import argparse
 import http.client
@@ -104,18 +109,28 @@ def main():
     ap.add_argument("--clients", type=int, nargs="+", default=[1, 4, 16])
     ap.add_argument("--requests", type=int, default=3, help="requests per client, in a row")
     ap.add_argument("--max-tokens", type=int, default=64)
+    ap.add_argument("--rounds", type=int, default=1, help="interleaved repetitions of all levels")
     ap.add_argument("--pid", type=int, help="server pid, for peak RSS")
     a = ap.parse_args()
-    rows = []
+    runs = {c: [] for c in a.clients}
+    for _ in range(a.rounds):
+        for c in a.clients:
+            r = run(a.base, a.model, c, a.requests, a.max_tokens)
+            r["server_peak_rss_mib"] = peak_rss_mib(a.pid)
+            print(json.dumps(r), flush=True)
+            runs[c].append(r)
+
+    def med(c, key):
+        return statistics.median(r[key] for r in runs[c])
+
+    base = med(a.clients[0], "aggregate_tokens_per_s")
     for c in a.clients:
-        r = run(a.base, a.model, c, a.requests, a.max_tokens)
-        r["server_peak_rss_mib"] = peak_rss_mib(a.pid)
-        print(json.dumps(r), flush=True)
-        rows.append(r)
-    base = rows[0]["aggregate_tokens_per_s"]
-    for r in rows:
-        print(f"{r['clients']:>3} clients: {r['aggregate_tokens_per_s']:>7.1f} tok/s ({r['aggregate_tokens_per_s'] / base:.2f}x), "
-              f"TTFT p50 {r['ttft_p50_ms']} ms, p99 {r['ttft_p99_ms']} ms, peak RSS {r['server_peak_rss_mib']} MiB")
+        tps = med(c, "aggregate_tokens_per_s")
+        rss = max(r["server_peak_rss_mib"] or 0 for r in runs[c])
+        print(f"{c:>3} clients: {tps:>7.1f} tok/s ({tps / base:.2f}x), TTFT p50 {med(c, 'ttft_p50_ms')} ms, "
+              f"p99 {med(c, 'ttft_p99_ms')} ms, peak RSS {rss:.0f} MiB"
+              + (f" [median of {a.rounds}; tok/s {min(r['aggregate_tokens_per_s'] for r in runs[c])}"
+                 f"-{max(r['aggregate_tokens_per_s'] for r in runs[c])}]" if a.rounds > 1 else ""))
 
 
 if __name__ == "__main__":

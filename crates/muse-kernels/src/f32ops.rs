@@ -195,6 +195,90 @@ pub fn silu_mul(g: &mut [f32], u: &[f32]) {
     }
 }
 
+/// [`dot_rows`] for `G = qs.len() / width` query vectors at once (the query heads of one
+/// grouped-query-attention group share their key rows): `out[g·n + p] = q_g · row_p`, with
+/// `n = out.len() / G`. Each key row is loaded once for all `G` queries.
+pub fn dot_rows_group(
+    qs: &[f32],
+    width: usize,
+    rows: &[f32],
+    stride: usize,
+    offset: usize,
+    out: &mut [f32],
+) {
+    let g = if width == 0 { 0 } else { qs.len() / width };
+    if g == 0 {
+        return;
+    }
+    let n = out.len() / g;
+    #[cfg(target_arch = "x86_64")]
+    if simd_level() >= SimdLevel::Avx512Vnni && rows_fit(width, rows, stride, offset, n) {
+        macro_rules! go {
+            ($g:literal, $c:literal) => {
+                // SAFETY: AVX-512F detected; every row lies inside `rows`; `qs` and `out` hold
+                // `G` vectors of `16·C` and `G` runs of `n`.
+                return unsafe {
+                    x86_512::dot_rows_group::<$g, $c>(qs, rows, stride, offset, n, out)
+                }
+            };
+        }
+        match (g, width) {
+            (1, 64) => go!(1, 4),
+            (2, 64) => go!(2, 4),
+            (3, 64) => go!(3, 4),
+            (4, 64) => go!(4, 4),
+            (1, 128) => go!(1, 8),
+            (2, 128) => go!(2, 8),
+            (3, 128) => go!(3, 8),
+            (4, 128) => go!(4, 8),
+            _ => {}
+        }
+    }
+    for (q, o) in qs.chunks_exact(width).zip(out.chunks_exact_mut(n)) {
+        dot_rows(q, rows, stride, offset, o);
+    }
+}
+
+/// [`axpy_rows`] for `G = out.len() / width` weight vectors at once: `out_g += Σ_p w[g·n + p] ·
+/// row_p`, with `n = w.len() / G`. Each value row is loaded once for all `G` outputs.
+pub fn axpy_rows_group(
+    w: &[f32],
+    width: usize,
+    rows: &[f32],
+    stride: usize,
+    offset: usize,
+    out: &mut [f32],
+) {
+    let g = if width == 0 { 0 } else { out.len() / width };
+    if g == 0 {
+        return;
+    }
+    let n = w.len() / g;
+    #[cfg(target_arch = "x86_64")]
+    if simd_level() >= SimdLevel::Avx512Vnni && rows_fit(width, rows, stride, offset, n) {
+        macro_rules! go {
+            ($g:literal, $c:literal) => {
+                // SAFETY: as in `dot_rows_group`.
+                return unsafe {
+                    x86_512::axpy_rows_group::<$g, $c>(w, rows, stride, offset, n, out)
+                }
+            };
+        }
+        match (g, width) {
+            (1, 64) => go!(1, 4),
+            (2, 64) => go!(2, 4),
+            (3, 64) => go!(3, 4),
+            (4, 64) => go!(4, 4),
+            (1, 128) => go!(1, 8),
+            (2, 128) => go!(2, 8),
+            _ => {}
+        }
+    }
+    for (wg, o) in w.chunks_exact(n.max(1)).zip(out.chunks_exact_mut(width)) {
+        axpy_rows(wg, rows, stride, offset, o);
+    }
+}
+
 /// Whether `n` rows of `width` values at `p * stride + offset` all lie inside `rows`.
 #[cfg(target_arch = "x86_64")]
 fn rows_fit(width: usize, rows: &[f32], stride: usize, offset: usize, n: usize) -> bool {
@@ -374,6 +458,93 @@ mod x86_512 {
             }
         }
     }
+
+    /// Safety: AVX-512F; `qs.len() >= G·16·C`, `out.len() >= G·n`, and every row
+    /// `p * stride + offset .. + 16·C` for `p < n` inside `rows`.
+    #[target_feature(enable = "avx2,fma,avx512f,avx512dq")]
+    pub(super) unsafe fn dot_rows_group<const G: usize, const C: usize>(
+        qs: &[f32],
+        rows: &[f32],
+        stride: usize,
+        offset: usize,
+        n: usize,
+        out: &mut [f32],
+    ) {
+        // SAFETY: bounds as documented above.
+        unsafe {
+            let base = rows.as_ptr().add(offset);
+            let q = qs.as_ptr();
+            let o = out.as_mut_ptr();
+            let dot = |r: &[__m512; C], g: usize| -> __m128 {
+                let qg = q.add(g * 16 * C);
+                let mut acc = _mm512_mul_ps(r[0], _mm512_loadu_ps(qg));
+                for (c, v) in r.iter().enumerate().skip(1) {
+                    acc = _mm512_fmadd_ps(*v, _mm512_loadu_ps(qg.add(16 * c)), acc);
+                }
+                fold4(acc)
+            };
+            let load = |p: usize| -> [__m512; C] {
+                let r = base.add(p * stride);
+                std::array::from_fn(|c| _mm512_loadu_ps(r.add(16 * c)))
+            };
+            let mut p = 0;
+            while p + 4 <= n {
+                let (r0, r1, r2, r3) = (load(p), load(p + 1), load(p + 2), load(p + 3));
+                for g in 0..G {
+                    let (a, b, c, d) = (dot(&r0, g), dot(&r1, g), dot(&r2, g), dot(&r3, g));
+                    let sums = _mm_hadd_ps(_mm_hadd_ps(a, b), _mm_hadd_ps(c, d));
+                    _mm_storeu_ps(o.add(g * n + p), sums);
+                }
+                p += 4;
+            }
+            while p < n {
+                let r = load(p);
+                for g in 0..G {
+                    let a = dot(&r, g);
+                    let h = _mm_hadd_ps(a, a);
+                    *o.add(g * n + p) = _mm_cvtss_f32(_mm_hadd_ps(h, h));
+                }
+                p += 1;
+            }
+        }
+    }
+
+    /// Safety: AVX-512F; `w.len() >= G·n`, `out.len() >= G·16·C`, rows as in
+    /// [`dot_rows_group`].
+    #[target_feature(enable = "avx2,fma,avx512f,avx512dq")]
+    pub(super) unsafe fn axpy_rows_group<const G: usize, const C: usize>(
+        w: &[f32],
+        rows: &[f32],
+        stride: usize,
+        offset: usize,
+        n: usize,
+        out: &mut [f32],
+    ) {
+        // SAFETY: bounds as documented above.
+        unsafe {
+            let o = out.as_mut_ptr();
+            let mut acc: [[__m512; C]; G] = std::array::from_fn(|g| {
+                std::array::from_fn(|c| _mm512_loadu_ps(o.add(16 * (g * C + c))))
+            });
+            let base = rows.as_ptr().add(offset);
+            let wp = w.as_ptr();
+            for p in 0..n {
+                let r = base.add(p * stride);
+                let v: [__m512; C] = std::array::from_fn(|c| _mm512_loadu_ps(r.add(16 * c)));
+                for (g, a) in acc.iter_mut().enumerate() {
+                    let wv = _mm512_set1_ps(*wp.add(g * n + p));
+                    for c in 0..C {
+                        a[c] = _mm512_fmadd_ps(wv, v[c], a[c]);
+                    }
+                }
+            }
+            for (g, a) in acc.iter().enumerate() {
+                for (c, v) in a.iter().enumerate() {
+                    _mm512_storeu_ps(o.add(16 * (g * C + c)), *v);
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -462,6 +633,43 @@ mod tests {
                 (f64::from(g[i]) - want).abs() <= 1e-6 * want.abs() + 1e-7,
                 "{i}"
             );
+        }
+    }
+
+    #[test]
+    fn grouped_rows_match_one_query_at_a_time() {
+        for (hd, g, n) in [(64, 3, 7), (64, 4, 9), (128, 2, 6), (64, 5, 3), (32, 3, 5)] {
+            let (stride, offset) = (2 * hd + 16, hd / 2 + 3);
+            let rows: Vec<f32> = (0..n * stride + offset)
+                .map(|i| (i as f32 * 0.29).sin())
+                .collect();
+            let qs: Vec<f32> = (0..g * hd).map(|i| (i as f32 * 0.07).cos()).collect();
+            let mut got = vec![0.0; g * n];
+            dot_rows_group(&qs, hd, &rows, stride, offset, &mut got);
+            let w: Vec<f32> = (0..g * n).map(|i| 0.2 - 0.03 * i as f32).collect();
+            let mut acc: Vec<f32> = (0..g * hd).map(|i| i as f32 * 0.001).collect();
+            let mut want_acc = acc.clone();
+            axpy_rows_group(&w, hd, &rows, stride, offset, &mut acc);
+            for k in 0..g {
+                let mut one = vec![0.0; n];
+                dot_rows(&qs[k * hd..(k + 1) * hd], &rows, stride, offset, &mut one);
+                for p in 0..n {
+                    assert!(
+                        (got[k * n + p] - one[p]).abs() < 1e-4,
+                        "hd {hd} g {k} row {p}"
+                    );
+                }
+                axpy_rows(
+                    &w[k * n..(k + 1) * n],
+                    &rows,
+                    stride,
+                    offset,
+                    &mut want_acc[k * hd..(k + 1) * hd],
+                );
+            }
+            for i in 0..g * hd {
+                assert!((acc[i] - want_acc[i]).abs() < 1e-4, "hd {hd} lane {i}");
+            }
         }
     }
 

@@ -206,9 +206,9 @@ struct OutPtr(*mut f32);
 // SAFETY: the tasks of `matmul_packed` write disjoint (token, row group) ranges only.
 unsafe impl Sync for OutPtr {}
 
-/// Tokens per kernel call: eight integer and eight float accumulators plus the eight unpacked
-/// weight vectors fit the 32 vector registers.
-const TOKEN_TILE: usize = 8;
+/// Tokens per kernel call. The Q8_0 kernel keeps all sixteen float accumulators in registers
+/// beside its eight weight vectors; the Q4_1 kernel takes them in two passes of eight.
+const TOKEN_TILE: usize = 16;
 
 /// The sixteen rows of one group against tokens `ts` (at most [`TOKEN_TILE`]).
 fn group_product(
@@ -247,22 +247,102 @@ mod x86 {
     const Q4_1_BYTES: usize = GROUP * 20;
     const Q8_0_BYTES: usize = GROUP * 34;
 
-    /// `acc[t][j] = Σ_b d_j·d_a·Σ q_j q_a + m_j·s_a` for row `j` of the group and token `t`.
-    #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+    /// One token's activations as raw pointers, hoisted out of the block loop.
+    #[derive(Clone, Copy)]
+    struct Tok {
+        qs: *const i32,
+        d: *const f32,
+        s: *const f32,
+        isum: *const i32,
+    }
+
+    /// Blocks every token and the group hold, and the tokens' pointers.
+    fn prepare<const N: usize>(
+        wg: &[u8],
+        group_bytes: usize,
+        toks: &[Q8Row<'_>],
+    ) -> (usize, [Tok; N]) {
+        let mut nb = wg.len() / group_bytes;
+        for r in toks {
+            nb = nb
+                .min(r.d.len())
+                .min(r.s.len())
+                .min(r.isum.len())
+                .min(r.qs.len() / 32);
+        }
+        let ptrs = std::array::from_fn(|t| {
+            let r = &toks[t.min(toks.len().saturating_sub(1))];
+            Tok {
+                qs: r.qs.as_ptr() as *const i32,
+                d: r.d.as_ptr(),
+                s: r.s.as_ptr(),
+                isum: r.isum.as_ptr(),
+            }
+        });
+        (nb, ptrs)
+    }
+
+    /// Dispatch on the tile's token count, so each kernel is compiled for a fixed `N`: the
+    /// token loop unrolls and its accumulators stay in registers.
+    macro_rules! by_count {
+        ($kernel:ident, $wg:expr, $toks:expr, $acc:expr) => {
+            match $toks.len() {
+                0 => {}
+                1 => $kernel::<1>($wg, $toks, $acc),
+                2 => $kernel::<2>($wg, $toks, $acc),
+                3 => $kernel::<3>($wg, $toks, $acc),
+                4 => $kernel::<4>($wg, $toks, $acc),
+                5 => $kernel::<5>($wg, $toks, $acc),
+                6 => $kernel::<6>($wg, $toks, $acc),
+                7 => $kernel::<7>($wg, $toks, $acc),
+                8 => $kernel::<8>($wg, $toks, $acc),
+                9 => $kernel::<9>($wg, $toks, $acc),
+                10 => $kernel::<10>($wg, $toks, $acc),
+                11 => $kernel::<11>($wg, $toks, $acc),
+                12 => $kernel::<12>($wg, $toks, $acc),
+                13 => $kernel::<13>($wg, $toks, $acc),
+                14 => $kernel::<14>($wg, $toks, $acc),
+                15 => $kernel::<15>($wg, $toks, $acc),
+                _ => $kernel::<16>($wg, $toks, $acc),
+            }
+        };
+    }
+
+    /// Safety: the CPU has AVX-512 F/BW/VL/VNNI and F16C; `toks.len() <= TOKEN_TILE`.
     pub(super) unsafe fn group_product_q4_1(
         wg: &[u8],
         toks: &[Q8Row<'_>],
         acc: &mut [[f32; GROUP]; TOKEN_TILE],
     ) {
-        let n = toks.len().min(TOKEN_TILE);
-        let mut nb = wg.len() / Q4_1_BYTES;
-        for r in &toks[..n] {
-            nb = nb.min(r.d.len()).min(r.s.len()).min(r.qs.len() / 32);
+        // At most eight tokens per pass: sixteen float accumulators next to the eight unpacked
+        // weight vectors would not leave registers for the integer sums.
+        let (first, rest) = toks.split_at(toks.len().min(8));
+        let (acc_first, acc_rest) = acc.split_at_mut(8);
+        // SAFETY: forwarded from the caller.
+        unsafe {
+            by_count!(q4_1_tile, wg, first, acc_first);
+            by_count!(q4_1_tile, wg, rest, acc_rest);
         }
+    }
+
+    /// Safety: as for [`group_product_q4_1`].
+    pub(super) unsafe fn group_product_q8_0(
+        wg: &[u8],
+        toks: &[Q8Row<'_>],
+        acc: &mut [[f32; GROUP]; TOKEN_TILE],
+    ) {
+        // SAFETY: forwarded from the caller.
+        unsafe { by_count!(q8_0_tile, wg, toks, acc) }
+    }
+
+    /// `acc[t][j] = Σ_b d_j·d_a·Σ q_j q_a + m_j·s_a` for row `j` of the group and token `t < N`.
+    #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+    unsafe fn q4_1_tile<const N: usize>(wg: &[u8], toks: &[Q8Row<'_>], acc: &mut [[f32; GROUP]]) {
+        let (nb, tk) = prepare::<N>(wg, Q4_1_BYTES, toks);
         // SAFETY: every read is within block `b < nb` of `wg` and of each token's row.
         unsafe {
             let mask = _mm512_set1_epi8(0x0F);
-            let mut f = [_mm512_setzero_ps(); TOKEN_TILE];
+            let mut f = [_mm512_setzero_ps(); N];
             let wp = wg.as_ptr();
             for b in 0..nb {
                 let p = wp.add(b * Q4_1_BYTES);
@@ -275,9 +355,8 @@ mod x86 {
                     lo[k] = _mm512_and_si512(v, mask);
                     hi[k] = _mm512_and_si512(_mm512_srli_epi16::<4>(v), mask);
                 }
-                for t in 0..n {
-                    let r = toks.get_unchecked(t);
-                    let x = r.qs.as_ptr().add(b * 32) as *const i32;
+                for t in 0..N {
+                    let x = tk[t].qs.add(b * 8);
                     // Two chains (low and high nibbles) halve the dependent vpdpbusd latency.
                     let mut il = _mm512_setzero_si512();
                     let mut ih = _mm512_setzero_si512();
@@ -294,32 +373,24 @@ mod x86 {
                         );
                     }
                     let dot = _mm512_cvtepi32_ps(_mm512_add_epi32(il, ih));
-                    let scale = _mm512_mul_ps(dw, _mm512_set1_ps(*r.d.get_unchecked(b)));
+                    let scale = _mm512_mul_ps(dw, _mm512_set1_ps(*tk[t].d.add(b)));
                     f[t] = _mm512_fmadd_ps(dot, scale, f[t]);
-                    f[t] = _mm512_fmadd_ps(mw, _mm512_set1_ps(*r.s.get_unchecked(b)), f[t]);
+                    f[t] = _mm512_fmadd_ps(mw, _mm512_set1_ps(*tk[t].s.add(b)), f[t]);
                 }
             }
-            for t in 0..n {
+            for t in 0..N {
                 _mm512_storeu_ps(acc[t].as_mut_ptr(), f[t]);
             }
         }
     }
 
-    /// `acc[t][j] = Σ_b d_j·d_a·(Σ (q_j + 128) q_a − 128·Σ q_a)` for row `j` and token `t`.
+    /// `acc[t][j] = Σ_b d_j·d_a·(Σ (q_j + 128) q_a − 128·Σ q_a)` for row `j` and token `t < N`.
     #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
-    pub(super) unsafe fn group_product_q8_0(
-        wg: &[u8],
-        toks: &[Q8Row<'_>],
-        acc: &mut [[f32; GROUP]; TOKEN_TILE],
-    ) {
-        let n = toks.len().min(TOKEN_TILE);
-        let mut nb = wg.len() / Q8_0_BYTES;
-        for r in &toks[..n] {
-            nb = nb.min(r.d.len()).min(r.isum.len()).min(r.qs.len() / 32);
-        }
+    unsafe fn q8_0_tile<const N: usize>(wg: &[u8], toks: &[Q8Row<'_>], acc: &mut [[f32; GROUP]]) {
+        let (nb, tk) = prepare::<N>(wg, Q8_0_BYTES, toks);
         // SAFETY: every read is within block `b < nb` of `wg` and of each token's row.
         unsafe {
-            let mut f = [_mm512_setzero_ps(); TOKEN_TILE];
+            let mut f = [_mm512_setzero_ps(); N];
             let wp = wg.as_ptr();
             for b in 0..nb {
                 let p = wp.add(b * Q8_0_BYTES);
@@ -328,10 +399,9 @@ mod x86 {
                 for (k, v) in wv.iter_mut().enumerate() {
                     *v = _mm512_loadu_si512(p.add(32 + 64 * k) as *const __m512i);
                 }
-                for t in 0..n {
-                    let r = toks.get_unchecked(t);
-                    let x = r.qs.as_ptr().add(b * 32) as *const i32;
-                    let mut i0 = _mm512_set1_epi32(-128 * *r.isum.get_unchecked(b));
+                for t in 0..N {
+                    let x = tk[t].qs.add(b * 8);
+                    let mut i0 = _mm512_set1_epi32(-128 * *tk[t].isum.add(b));
                     let mut i1 = _mm512_setzero_si512();
                     for k in 0..4 {
                         i0 = _mm512_dpbusd_epi32(
@@ -346,11 +416,11 @@ mod x86 {
                         );
                     }
                     let dot = _mm512_cvtepi32_ps(_mm512_add_epi32(i0, i1));
-                    let scale = _mm512_mul_ps(dw, _mm512_set1_ps(*r.d.get_unchecked(b)));
+                    let scale = _mm512_mul_ps(dw, _mm512_set1_ps(*tk[t].d.add(b)));
                     f[t] = _mm512_fmadd_ps(dot, scale, f[t]);
                 }
             }
-            for t in 0..n {
+            for t in 0..N {
                 _mm512_storeu_ps(acc[t].as_mut_ptr(), f[t]);
             }
         }

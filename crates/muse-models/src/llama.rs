@@ -774,18 +774,11 @@ fn rope(x: &mut [f32], cfg: &LlamaConfig, cos: &[f32], sin: &[f32]) {
 
 /// Causal grouped-query attention of `t` new queries against the cache (positions `0..pos0 + t`).
 fn attention(cfg: &LlamaConfig, pos0: usize, q: &[f32], k: &[f32], v: &[f32], out: &mut [f32]) {
-    let (hd, nh) = (cfg.head_dim, cfg.n_head);
-    // Heads are tiny tasks (a few µs): hand rayon runs of them, a few per thread.
-    let heads = out.len() / hd.max(1);
-    let min_run = (heads / (rayon::current_num_threads().max(1) * 4)).clamp(1, nh.max(1));
-    out.par_chunks_mut(hd)
-        .with_min_len(min_run)
-        .enumerate()
-        .for_each_init(Vec::new, |scores: &mut Vec<f32>, (i, o)| {
-            let (t, h) = (i / nh, i % nh);
-            let qh = &q[i * hd..(i + 1) * hd];
-            attend_head(cfg, h, qh, (k, v), pos0 + t + 1, scores, o);
-        });
+    let per_query = cfg.n_head_kv.max(1);
+    for_each_group(cfg, q, out, |i, qg, o, scores| {
+        let (t, kvh) = (i / per_query, i % per_query);
+        attend_group(cfg, kvh, qg, (k, v), pos0 + t + 1, scores, o);
+    });
 }
 
 /// Attention of one query row per sequence, row `i` at `positions[i]` against `kv[i]`.
@@ -796,40 +789,57 @@ fn batch_attention(
     kv: &[(&[f32], &[f32])],
     out: &mut [f32],
 ) {
-    let (hd, nh) = (cfg.head_dim, cfg.n_head);
-    // Heads are tiny tasks (a few µs): hand rayon runs of them, a few per thread.
-    let heads = out.len() / hd.max(1);
-    let min_run = (heads / (rayon::current_num_threads().max(1) * 4)).clamp(1, nh.max(1));
-    out.par_chunks_mut(hd)
+    let per_query = cfg.n_head_kv.max(1);
+    for_each_group(cfg, q, out, |i, qg, o, scores| {
+        let (seq, kvh) = (i / per_query, i % per_query);
+        attend_group(cfg, kvh, qg, kv[seq], positions[seq] + 1, scores, o);
+    });
+}
+
+/// Runs `f(i, queries, out, scratch)` in parallel over the query-head groups of every query
+/// row: group `i` is the `n_head / n_head_kv` adjacent query heads that share key/value head
+/// `i % n_head_kv`. Groups are small tasks (a few µs), so rayon gets runs of them, a few per
+/// thread.
+fn for_each_group(
+    cfg: &LlamaConfig,
+    q: &[f32],
+    out: &mut [f32],
+    f: impl Fn(usize, &[f32], &mut [f32], &mut Vec<f32>) + Sync + Send,
+) {
+    let width = cfg.head_dim * (cfg.n_head / cfg.n_head_kv.max(1)).max(1);
+    let groups = out.len() / width.max(1);
+    let min_run = (groups / (rayon::current_num_threads().max(1) * 4)).max(1);
+    out.par_chunks_mut(width.max(1))
         .with_min_len(min_run)
         .enumerate()
         .for_each_init(Vec::new, |scores: &mut Vec<f32>, (i, o)| {
-            let (seq, h) = (i / nh, i % nh);
-            let qh = &q[i * hd..(i + 1) * hd];
-            attend_head(cfg, h, qh, kv[seq], positions[seq] + 1, scores, o);
+            f(i, &q[i * width..(i + 1) * width], o, scores)
         });
 }
 
-/// Softmax(q·Kᵀ/√d)·V for query head `h` over the first `n` cached positions.
-fn attend_head(
+/// Softmax(q·Kᵀ/√d)·V for the query heads `qg` (adjacent, `head_dim` each) that share key/value
+/// head `kvh`, over the first `n` cached positions; `o` gets one output per query head.
+fn attend_group(
     cfg: &LlamaConfig,
-    h: usize,
-    qh: &[f32],
+    kvh: usize,
+    qg: &[f32],
     (k, v): (&[f32], &[f32]),
     n: usize,
     scores: &mut Vec<f32>,
     o: &mut [f32],
 ) {
     let (hd, kvd) = (cfg.head_dim, cfg.kv_dim());
-    let group = cfg.n_head / cfg.n_head_kv;
+    let heads = qg.len() / hd.max(1);
     let scale = 1.0 / (hd as f32).sqrt();
-    let kv_off = (h / group) * hd;
+    let kv_off = kvh * hd;
     scores.clear();
-    scores.resize(n, 0.0);
-    f32ops::dot_rows(qh, k, kvd, kv_off, scores);
-    f32ops::softmax_scaled(scores, scale);
+    scores.resize(heads * n, 0.0);
+    f32ops::dot_rows_group(qg, hd, k, kvd, kv_off, scores);
+    for s in scores.chunks_exact_mut(n.max(1)) {
+        f32ops::softmax_scaled(s, scale);
+    }
     o.fill(0.0);
-    f32ops::axpy_rows(scores, v, kvd, kv_off, o);
+    f32ops::axpy_rows_group(scores, hd, v, kvd, kv_off, o);
 }
 
 /// Per-sequence decode state: the KV cache of every layer and reusable scratch buffers.
