@@ -3,6 +3,8 @@
 //!
 //! The weights are random bytes with valid scales: speed depends on shape and format only.
 
+#![allow(clippy::print_stdout, reason = "a benchmark prints its table")]
+
 use std::time::Instant;
 
 use muse_kernels::{GgmlType, MatmulScratch, Packed, QWeight, matmul, matmul_packed};

@@ -206,7 +206,7 @@ pub fn dot_rows_group(
     offset: usize,
     out: &mut [f32],
 ) {
-    let g = if width == 0 { 0 } else { qs.len() / width };
+    let g = qs.len().checked_div(width).unwrap_or(0);
     if g == 0 {
         return;
     }
@@ -249,7 +249,7 @@ pub fn axpy_rows_group(
     offset: usize,
     out: &mut [f32],
 ) {
-    let g = if width == 0 { 0 } else { out.len() / width };
+    let g = out.len().checked_div(width).unwrap_or(0);
     if g == 0 {
         return;
     }
