@@ -6,6 +6,33 @@
 
 use crate::cpu::{SimdLevel, simd_level};
 
+/// Calls `x86_512::$kernel::<G, C>` for the group sizes and head widths it is compiled for
+/// (G ≤ 4 query heads; width 64 or 128 = 4 or 8 vectors) and returns; otherwise falls through.
+#[cfg(target_arch = "x86_64")]
+macro_rules! dispatch_group {
+    ($kernel:ident, $g:expr, $width:expr, $($arg:expr),*) => {
+        macro_rules! go {
+            ($gg:literal, $c:literal) => {
+                // SAFETY: AVX-512F detected (the caller checked the level); every row lies inside
+                // `rows` (checked by `rows_fit`); the slices hold `G` vectors of `16·C` and `G`
+                // runs of `n`.
+                return unsafe { x86_512::$kernel::<$gg, $c>($($arg),*) }
+            };
+        }
+        match ($g, $width) {
+            (1, 64) => go!(1, 4),
+            (2, 64) => go!(2, 4),
+            (3, 64) => go!(3, 4),
+            (4, 64) => go!(4, 4),
+            (1, 128) => go!(1, 8),
+            (2, 128) => go!(2, 8),
+            (3, 128) => go!(3, 8),
+            (4, 128) => go!(4, 8),
+            _ => {}
+        }
+    };
+}
+
 #[inline(always)]
 fn dot_body(a: &[f32], b: &[f32]) -> f32 {
     let n = a.len().min(b.len());
@@ -79,12 +106,8 @@ unsafe fn axpy_rows_avx2(w: &[f32], rows: &[f32], stride: usize, offset: usize, 
 pub fn dot_rows(q: &[f32], rows: &[f32], stride: usize, offset: usize, out: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     if simd_level() >= SimdLevel::Avx512Vnni && rows_fit(q.len(), rows, stride, offset, out.len()) {
-        // SAFETY: AVX-512F was detected (implied by the VNNI level); every row lies inside `rows`.
-        match q.len() {
-            64 => return unsafe { x86_512::dot_rows::<4>(q, rows, stride, offset, out) },
-            128 => return unsafe { x86_512::dot_rows::<8>(q, rows, stride, offset, out) },
-            _ => {}
-        }
+        let n = out.len();
+        dispatch_group!(dot_rows_group, 1, q.len(), q, rows, stride, offset, n, out);
     }
     #[cfg(target_arch = "x86_64")]
     if simd_level() >= SimdLevel::Avx2 {
@@ -99,12 +122,18 @@ pub fn dot_rows(q: &[f32], rows: &[f32], stride: usize, offset: usize, out: &mut
 pub fn axpy_rows(w: &[f32], rows: &[f32], stride: usize, offset: usize, out: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     if simd_level() >= SimdLevel::Avx512Vnni && rows_fit(out.len(), rows, stride, offset, w.len()) {
-        // SAFETY: AVX-512F was detected (implied by the VNNI level); every row lies inside `rows`.
-        match out.len() {
-            64 => return unsafe { x86_512::axpy_rows::<4>(w, rows, stride, offset, out) },
-            128 => return unsafe { x86_512::axpy_rows::<8>(w, rows, stride, offset, out) },
-            _ => {}
-        }
+        let n = w.len();
+        dispatch_group!(
+            axpy_rows_group,
+            1,
+            out.len(),
+            w,
+            rows,
+            stride,
+            offset,
+            n,
+            out
+        );
     }
     #[cfg(target_arch = "x86_64")]
     if simd_level() >= SimdLevel::Avx2 {
@@ -213,26 +242,7 @@ pub fn dot_rows_group(
     let n = out.len() / g;
     #[cfg(target_arch = "x86_64")]
     if simd_level() >= SimdLevel::Avx512Vnni && rows_fit(width, rows, stride, offset, n) {
-        macro_rules! go {
-            ($g:literal, $c:literal) => {
-                // SAFETY: AVX-512F detected; every row lies inside `rows`; `qs` and `out` hold
-                // `G` vectors of `16·C` and `G` runs of `n`.
-                return unsafe {
-                    x86_512::dot_rows_group::<$g, $c>(qs, rows, stride, offset, n, out)
-                }
-            };
-        }
-        match (g, width) {
-            (1, 64) => go!(1, 4),
-            (2, 64) => go!(2, 4),
-            (3, 64) => go!(3, 4),
-            (4, 64) => go!(4, 4),
-            (1, 128) => go!(1, 8),
-            (2, 128) => go!(2, 8),
-            (3, 128) => go!(3, 8),
-            (4, 128) => go!(4, 8),
-            _ => {}
-        }
+        dispatch_group!(dot_rows_group, g, width, qs, rows, stride, offset, n, out);
     }
     for (q, o) in qs.chunks_exact(width).zip(out.chunks_exact_mut(n)) {
         dot_rows(q, rows, stride, offset, o);
@@ -256,23 +266,7 @@ pub fn axpy_rows_group(
     let n = w.len() / g;
     #[cfg(target_arch = "x86_64")]
     if simd_level() >= SimdLevel::Avx512Vnni && rows_fit(width, rows, stride, offset, n) {
-        macro_rules! go {
-            ($g:literal, $c:literal) => {
-                // SAFETY: as in `dot_rows_group`.
-                return unsafe {
-                    x86_512::axpy_rows_group::<$g, $c>(w, rows, stride, offset, n, out)
-                }
-            };
-        }
-        match (g, width) {
-            (1, 64) => go!(1, 4),
-            (2, 64) => go!(2, 4),
-            (3, 64) => go!(3, 4),
-            (4, 64) => go!(4, 4),
-            (1, 128) => go!(1, 8),
-            (2, 128) => go!(2, 8),
-            _ => {}
-        }
+        dispatch_group!(axpy_rows_group, g, width, w, rows, stride, offset, n, out);
     }
     for (wg, o) in w.chunks_exact(n.max(1)).zip(out.chunks_exact_mut(width)) {
         axpy_rows(wg, rows, stride, offset, o);
@@ -304,77 +298,6 @@ mod x86_512 {
         unsafe {
             let h = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps::<1>(v));
             _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps::<1>(h))
-        }
-    }
-
-    /// Safety: `rows` holds every row `p * stride + offset .. + 16·C` for `p < out.len()`,
-    /// `q.len() == 16·C`, and the CPU has AVX-512F.
-    #[target_feature(enable = "avx2,fma,avx512f,avx512dq")]
-    pub(super) unsafe fn dot_rows<const C: usize>(
-        q: &[f32],
-        rows: &[f32],
-        stride: usize,
-        offset: usize,
-        out: &mut [f32],
-    ) {
-        // SAFETY: the caller checked every row's bounds; `q` has 16·C values.
-        unsafe {
-            let mut qv = [_mm512_setzero_ps(); C];
-            for (c, v) in qv.iter_mut().enumerate() {
-                *v = _mm512_loadu_ps(q.as_ptr().add(16 * c));
-            }
-            let base = rows.as_ptr().add(offset);
-            let row = |p: usize| -> __m128 {
-                let r = base.add(p * stride);
-                let mut acc = _mm512_mul_ps(qv[0], _mm512_loadu_ps(r));
-                for (c, v) in qv.iter().enumerate().skip(1) {
-                    acc = _mm512_fmadd_ps(*v, _mm512_loadu_ps(r.add(16 * c)), acc);
-                }
-                fold4(acc)
-            };
-            let n = out.len();
-            let mut p = 0;
-            while p + 4 <= n {
-                let (a, b, c, d) = (row(p), row(p + 1), row(p + 2), row(p + 3));
-                let sums = _mm_hadd_ps(_mm_hadd_ps(a, b), _mm_hadd_ps(c, d));
-                _mm_storeu_ps(out.as_mut_ptr().add(p), sums);
-                p += 4;
-            }
-            while p < n {
-                let a = row(p);
-                let h = _mm_hadd_ps(a, a);
-                *out.get_unchecked_mut(p) = _mm_cvtss_f32(_mm_hadd_ps(h, h));
-                p += 1;
-            }
-        }
-    }
-
-    /// Safety: as for [`dot_rows`], with `out.len() == 16·C` and rows for every `p < w.len()`.
-    #[target_feature(enable = "avx2,fma,avx512f,avx512dq")]
-    pub(super) unsafe fn axpy_rows<const C: usize>(
-        w: &[f32],
-        rows: &[f32],
-        stride: usize,
-        offset: usize,
-        out: &mut [f32],
-    ) {
-        // SAFETY: the caller checked every row's bounds; `out` has 16·C values.
-        unsafe {
-            let mut acc = [_mm512_setzero_ps(); C];
-            for (c, v) in acc.iter_mut().enumerate() {
-                *v = _mm512_loadu_ps(out.as_ptr().add(16 * c));
-            }
-            let base = rows.as_ptr().add(offset);
-            for (p, &wp) in w.iter().enumerate() {
-                let r = base.add(p * stride);
-                let wv = _mm512_set1_ps(wp);
-                for (c, v) in acc.iter_mut().enumerate() {
-                    *v = _mm512_fmadd_ps(wv, _mm512_loadu_ps(r.add(16 * c)), *v);
-                }
-            }
-            for (c, v) in acc.iter().enumerate() {
-                _mm512_storeu_ps(out.as_mut_ptr().add(16 * c), *v);
-            }
         }
     }
 

@@ -121,6 +121,28 @@ fn chunk_rows(rows: usize) -> usize {
     rows.div_ceil(threads * 4).max(4)
 }
 
+/// The token count of an `x` of `x_len` values against a `rows × cols` matrix, checking that `x`
+/// holds whole rows and `out` has `tokens × rows` values.
+pub(crate) fn check_shapes(
+    rows: usize,
+    cols: usize,
+    x_len: usize,
+    out_len: usize,
+) -> Result<usize, KernelError> {
+    if cols == 0 || !x_len.is_multiple_of(cols) {
+        return Err(KernelError::Shape(format!(
+            "input of {x_len} values for a matrix with {cols} columns"
+        )));
+    }
+    let tokens = x_len / cols;
+    if out_len != tokens * rows {
+        return Err(KernelError::Shape(format!(
+            "output of {out_len} values for {tokens}x{rows}"
+        )));
+    }
+    Ok(tokens)
+}
+
 /// `out = x · Wᵀ` for `tokens = x.len() / cols` tokens. `scratch.prepare(x, cols)` must have been
 /// called with this `x` when `w` has a quantized kernel (checked by shape).
 pub fn matmul(
@@ -130,19 +152,7 @@ pub fn matmul(
     out: &mut [f32],
 ) -> Result<(), KernelError> {
     let (rows, cols) = (w.rows, w.cols);
-    if cols == 0 || !x.len().is_multiple_of(cols) {
-        return Err(KernelError::Shape(format!(
-            "input of {} values for a matrix with {cols} columns",
-            x.len()
-        )));
-    }
-    let tokens = x.len() / cols;
-    if out.len() != tokens * rows {
-        return Err(KernelError::Shape(format!(
-            "output of {} values for {tokens}x{rows}",
-            out.len()
-        )));
-    }
+    let tokens = check_shapes(rows, cols, x.len(), out.len())?;
     let kernel = if scratch.exact_f32 {
         None
     } else {

@@ -28,7 +28,7 @@
 
 use rayon::prelude::*;
 
-use crate::matmul::{MatmulScratch, QWeight};
+use crate::matmul::{MatmulScratch, QWeight, check_shapes};
 use crate::types::{GgmlType, KernelError};
 
 /// Rows per packed group: one per 32-bit lane of a 512-bit vector.
@@ -146,19 +146,7 @@ pub fn matmul_packed(
     out: &mut [f32],
 ) -> Result<(), KernelError> {
     let (rows, cols) = (w.rows, w.cols);
-    if !x.len().is_multiple_of(cols) {
-        return Err(KernelError::Shape(format!(
-            "input of {} values for a matrix with {cols} columns",
-            x.len()
-        )));
-    }
-    let tokens = x.len() / cols;
-    if out.len() != tokens * rows {
-        return Err(KernelError::Shape(format!(
-            "output of {} values for {tokens}x{rows}",
-            out.len()
-        )));
-    }
+    let tokens = check_shapes(rows, cols, x.len(), out.len())?;
     let q8 = scratch.q8();
     if q8.cols() != cols || q8.tokens() != tokens || scratch.is_exact_f32() {
         return Err(KernelError::Shape(

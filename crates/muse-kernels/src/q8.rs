@@ -89,14 +89,7 @@ impl Q8Acts {
     #[target_feature(enable = "avx2,fma,avx512f,avx512bw")]
     unsafe fn quantize_avx512(&mut self, x: &[f32], cols: usize) {
         use std::arch::x86_64::*;
-        let tokens = x.len() / cols;
-        let nb = cols / 32;
-        self.cols = cols;
-        self.tokens = tokens;
-        self.qs.resize(x.len(), 0);
-        self.d.resize(tokens * nb, 0.0);
-        self.isum.resize(tokens * nb, 0);
-        self.s.resize(tokens * nb, 0.0);
+        self.resize_for(x.len(), cols);
         let abs_mask = _mm512_set1_epi32(0x7FFF_FFFF);
         for (b, xb) in x.chunks_exact(32).enumerate() {
             // SAFETY: `xb` has 32 values and `qs[32b..32b+32]` exists (resized above).
@@ -126,14 +119,7 @@ impl Q8Acts {
 
     #[inline(always)]
     fn quantize_body(&mut self, x: &[f32], cols: usize) {
-        let tokens = x.len() / cols;
-        let nb = cols / 32;
-        self.cols = cols;
-        self.tokens = tokens;
-        self.qs.resize(x.len(), 0);
-        self.d.resize(tokens * nb, 0.0);
-        self.isum.resize(tokens * nb, 0);
-        self.s.resize(tokens * nb, 0.0);
+        self.resize_for(x.len(), cols);
         for ((((xb, qb), d), isum), s) in x
             .chunks_exact(32)
             .zip(self.qs.chunks_exact_mut(32))
@@ -155,6 +141,18 @@ impl Q8Acts {
             *isum = sum;
             *s = f16::from_f32(scale * sum as f32).to_f32();
         }
+    }
+
+    /// Sizes the buffers for `len` values in rows of `cols` (a multiple of 32).
+    fn resize_for(&mut self, len: usize, cols: usize) {
+        let tokens = len / cols;
+        let nb = cols / 32;
+        self.cols = cols;
+        self.tokens = tokens;
+        self.qs.resize(len, 0);
+        self.d.resize(tokens * nb, 0.0);
+        self.isum.resize(tokens * nb, 0);
+        self.s.resize(tokens * nb, 0.0);
     }
 
     pub fn tokens(&self) -> usize {

@@ -16,11 +16,6 @@ use muse_kernels::{GgmlType, MatmulScratch, Packed, QWeight, f32ops, matmul, mat
 use rayon::prelude::*;
 use std::sync::Arc;
 
-/// Fewest tokens (batched sequences or prompt positions) for which a projection goes through the
-/// repacked Q4_1 matrix (`muse_kernels::packed`); below it, the row kernels. Measured in
-/// `docs/benchmarks.md` ("Repacked Q4_1").
-const PACKED_MIN_TOKENS: usize = 1;
-
 /// Longest run of prompt tokens pushed through the model at once (bounds scratch memory).
 const PREFILL_CHUNK: usize = 512;
 
@@ -488,13 +483,11 @@ impl Llama {
         Ok(QWeight::new(m.ty, self.store.bytes(m), m.rows, m.cols)?)
     }
 
-    /// `out = x · mᵀ`, through the repacked matrix when there is one and `x` holds enough tokens
-    /// for it to pay.
+    /// `out = x · mᵀ`, through the repacked matrix when there is one (it is at least as fast as the
+    /// row kernels from one token up: `docs/benchmarks.md`, "Repacked kernels").
     fn mm(&self, m: &Mat, x: &[f32], s: &MatmulScratch, out: &mut [f32]) -> Result<(), ModelError> {
         match &m.packed {
-            Some(p) if !s.is_exact_f32() && x.len() >= PACKED_MIN_TOKENS * m.cols => {
-                matmul_packed(p, x, s, out)?
-            }
+            Some(p) if !s.is_exact_f32() => matmul_packed(p, x, s, out)?,
             _ => matmul(&self.w(m)?, x, s, out)?,
         }
         Ok(())

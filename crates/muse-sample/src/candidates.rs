@@ -22,6 +22,20 @@ pub(crate) fn more_likely_first(a: &Candidate, b: &Candidate) -> Ordering {
     b.logit.total_cmp(&a.logit).then(a.id.cmp(&b.id))
 }
 
+/// Every token whose logit is finite or +inf, in id order (`x > -inf` is false for NaN and
+/// for -inf).
+fn finite(logits: &[f32]) -> impl Iterator<Item = Candidate> + '_ {
+    logits
+        .iter()
+        .enumerate()
+        .filter(|&(_, &x)| x > f32::NEG_INFINITY)
+        .map(|(i, &logit)| Candidate {
+            id: i as u32,
+            logit,
+            p: 0.0,
+        })
+}
+
 /// A reusable list of candidate tokens (llama.cpp's `llama_token_data_array`).
 ///
 /// The order of the entries is unspecified between processors; processors that need an
@@ -77,18 +91,7 @@ impl Candidates {
     pub fn fill_from_logits(&mut self, logits: &[f32]) {
         self.data.clear();
         self.data.reserve(logits.len());
-        self.data.extend(
-            logits
-                .iter()
-                .enumerate()
-                // `x > -inf` is false for NaN and for -inf.
-                .filter(|&(_, &x)| x > f32::NEG_INFINITY)
-                .map(|(i, &logit)| Candidate {
-                    id: i as u32,
-                    logit,
-                    p: 0.0,
-                }),
-        );
+        self.data.extend(finite(logits));
     }
 
     /// The same as [`fill_from_logits`](Self::fill_from_logits) followed by
@@ -100,16 +103,7 @@ impl Candidates {
             crate::truncation::top_k(self, k);
             return;
         }
-        let all = logits
-            .iter()
-            .enumerate()
-            .filter(|&(_, &x)| x > f32::NEG_INFINITY)
-            .map(|(i, &logit)| Candidate {
-                id: i as u32,
-                logit,
-                p: 0.0,
-            });
-        let best = crate::truncation::best_k(all, k);
+        let best = crate::truncation::best_k(finite(logits), k);
         self.data.clear();
         self.data.extend(best);
     }
