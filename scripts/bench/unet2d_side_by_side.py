@@ -66,7 +66,9 @@ def main():
     exe = os.path.join(ROOT, "target", "release", "examples", "bench_unet2d")
     # The allocator settings the `muse` binary applies with mallopt (freed blocks are kept instead
     # of returned to the OS, so every forward does not page-fault its buffers in again).
-    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_=str(32 << 20), MALLOC_TRIM_THRESHOLD_=str(2**32 - 1))
+    # `muse image` also parks candle's element-wise pool at once (CANDLE_BARRIER_POOL_SPIN_LIMIT).
+    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_=str(32 << 20), MALLOC_TRIM_THRESHOLD_=str(2**32 - 1),
+               CANDLE_BARRIER_POOL_SPIN_LIMIT="0")
     r = subprocess.run([exe], capture_output=True, text=True, check=True, env=env)
     muse = json.loads(r.stderr.strip().splitlines()[-1])
     gf = flops / 1e9

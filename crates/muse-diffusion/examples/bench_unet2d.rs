@@ -39,15 +39,32 @@ fn best_ms(
 fn main() -> anyhow::Result<()> {
     let dev = Device::Cpu;
     let cfg: UNet2DModelConfig = serde_json::from_str(CIFAR10)?;
+    let cfg = cfg.into_config()?;
+    // Random weights are drawn as `Var`s; the model is then rebuilt on detached copies, as a
+    // checkpoint loaded from safetensors would be. Built on the `Var`s themselves, every op
+    // records its inputs for backprop: a forward keeps all its intermediates alive, and a
+    // sampling loop chains each step's graph onto the previous one (1.1M page faults in 50
+    // steps, against 60K for 50 separate forwards — the "slow loop" of earlier runs).
     let varmap = VarMap::new();
-    let unet = UNet2DModel::new(
-        &cfg.into_config()?,
-        VarBuilder::from_varmap(&varmap, DType::F32, &dev),
-    )?;
-    let params: usize = varmap.all_vars().iter().map(|v| v.elem_count()).sum();
+    UNet2DModel::new(&cfg, VarBuilder::from_varmap(&varmap, DType::F32, &dev))?;
+    let weights: std::collections::HashMap<String, Tensor> = varmap
+        .data()
+        .lock()
+        .map_err(|_| anyhow::anyhow!("var map lock poisoned"))?
+        .iter()
+        .map(|(name, var)| (name.clone(), var.as_tensor().detach()))
+        .collect();
+    let params: usize = weights.values().map(Tensor::elem_count).sum();
+    let unet = UNet2DModel::new(&cfg, VarBuilder::from_tensors(weights, DType::F32, &dev))?;
     let t = Tensor::new(&[500f32], &dev)?;
     let x1 = Tensor::randn(0f32, 1.0, (1, 3, 32, 32), &dev)?;
     let x8 = Tensor::randn(0f32, 1.0, (8, 3, 32, 32), &dev)?;
+    // `bench_unet2d loop|forwards|b8`: only the 50-step loop, only 50 back-to-back forwards, or
+    // only 10 at batch 8, for
+    // profiling one of them with perf.
+    if let Some(mode) = std::env::args().nth(1) {
+        return profile_one(&unet, &x1, &mode);
+    }
     let b1 = best_ms(5, || unet.forward(&x1, &t).map(|_| ()))?;
     // Back-to-back forwards on Gaussian noise, and each on the previous output mixed in (what a
     // sampling loop feeds a random-weight UNet): whether the cost depends on the data, not only on
@@ -101,5 +118,38 @@ fn main() -> anyhow::Result<()> {
         "threads": std::env::var("RAYON_NUM_THREADS").ok(),
     });
     eprintln!("{line}");
+    Ok(())
+}
+
+fn profile_one(unet: &UNet2DModel, x1: &Tensor, mode: &str) -> anyhow::Result<()> {
+    let dev = Device::Cpu;
+    let start = Instant::now();
+    match mode {
+        "loop" => {
+            let mut sched = DdimScheduler::new(&SchedulerConfig::default(), 0.0)?;
+            sched.set_timesteps(50)?;
+            let mut noise = SeededNoise::new(0, dev.clone());
+            let mut x = noise.randn(&[1, 3, 32, 32])?;
+            for ts in sched.timesteps().to_vec() {
+                let eps = unet.forward(&x, &Tensor::new(&[ts as f32], &dev)?)?;
+                x = sched.step(&eps, ts, &x, &mut noise)?;
+            }
+        }
+        "forwards" => {
+            let t = Tensor::new(&[500f32], &dev)?;
+            for _ in 0..50 {
+                unet.forward(x1, &t)?;
+            }
+        }
+        "b8" => {
+            let t = Tensor::new(&[500f32], &dev)?;
+            let x8 = Tensor::randn(0f32, 1.0, (8, 3, 32, 32), &dev)?;
+            for _ in 0..10 {
+                unet.forward(&x8, &t)?;
+            }
+        }
+        other => anyhow::bail!("unknown mode {other:?} (loop, forwards or b8)"),
+    }
+    eprintln!("{mode}: {:.0} ms", start.elapsed().as_secs_f64() * 1000.0);
     Ok(())
 }

@@ -80,25 +80,28 @@ impl ResnetBlock2D {
 
     /// `x` [B, in, H, W], `temb` [B, temb_channels] -> [B, out, H, W].
     pub fn forward(&self, x: &Tensor, temb: Option<&Tensor>) -> Result<Tensor> {
-        let h = self.conv1.forward(&silu(&self.norm1.forward(x)?)?)?;
+        let h = self.conv1.forward(&self.norm1.forward_silu(x)?)?;
         let t = match (&self.time_emb_proj, temb) {
             (Some(p), Some(t)) => Some(p.forward(&silu(t)?)?.unsqueeze(2)?.unsqueeze(3)?),
             _ => None,
         };
         let h = match (self.time_scale_shift, t) {
-            (TimeScaleShift::Default, Some(t)) => self.norm2.forward(&h.broadcast_add(&t)?)?,
+            (TimeScaleShift::Default, Some(t)) => self.norm2.forward_silu(&h.broadcast_add(&t)?)?,
             (TimeScaleShift::ScaleShift, Some(t)) => {
                 let chunks = t.chunk(2, 1)?;
                 let (scale, shift) = (&chunks[0], &chunks[1]);
-                self.norm2
-                    .forward(&h)?
-                    .broadcast_mul(&(scale + 1.0)?)?
-                    .broadcast_add(shift)?
+                silu(
+                    &self
+                        .norm2
+                        .forward(&h)?
+                        .broadcast_mul(&(scale + 1.0)?)?
+                        .broadcast_add(shift)?,
+                )?
             }
-            (_, None) => self.norm2.forward(&h)?,
+            (_, None) => self.norm2.forward_silu(&h)?,
         };
         // Dropout is the identity at inference; training here does not use it.
-        let h = self.conv2.forward(&silu(&h)?)?;
+        let h = self.conv2.forward(&h)?;
         let skip = match &self.conv_shortcut {
             Some(c) => c.forward(x)?,
             None => x.clone(),

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use crate::embeddings::{TimestepEmbedding, Timesteps};
 use crate::error::{DiffusionError, Result};
 use crate::loading::{model_weights, read_model_config, resolve_time_scale_shift};
-use crate::nn::{Conv2d, GroupNorm, silu};
+use crate::nn::{Conv2d, GroupNorm};
 use crate::unet_2d_blocks::{AttnSpec, BlockConfig, DownBlock, MidBlock, UpBlock};
 use crate::unet_2d_condition::broadcast_timestep;
 
@@ -425,7 +425,6 @@ impl UNet2DModel {
         for block in &self.up_blocks {
             h = block.forward(&h, &mut skips, &emb, None)?;
         }
-        self.conv_out
-            .forward(&silu(&self.conv_norm_out.forward(&h)?)?)
+        self.conv_out.forward(&self.conv_norm_out.forward_silu(&h)?)
     }
 }

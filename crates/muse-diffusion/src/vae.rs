@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use crate::error::{DiffusionError, Result};
 use crate::loading::load_model_folder;
-use crate::nn::{Conv2d, GroupNorm, silu};
+use crate::nn::{Conv2d, GroupNorm};
 use crate::pipeline::LatentDecoder;
 use crate::resnet::{ResnetBlock2D, ResnetConfig, TimeScaleShift, Upsample2D};
 use crate::unet_2d_blocks::SpatialAttention;
@@ -203,8 +203,7 @@ impl AutoencoderKL {
                 h = u.forward(&h)?;
             }
         }
-        self.conv_out
-            .forward(&silu(&self.conv_norm_out.forward(&h)?)?)
+        self.conv_out.forward(&self.conv_norm_out.forward_silu(&h)?)
     }
 }
 

@@ -224,6 +224,24 @@ pub fn silu_mul(g: &mut [f32], u: &[f32]) {
     }
 }
 
+/// `out = a·x + b`, then SiLU (`v / (1 + e^−v)`) when `silu`: the output pass of a group norm,
+/// fused with the activation that follows every group norm of a UNet's residual blocks (one
+/// pass over the tensor instead of two, and no libm call per element). `out` and `x` have the
+/// same length.
+pub fn affine_silu(x: &[f32], out: &mut [f32], a: f32, b: f32, silu: bool) {
+    let n = x.len().min(out.len());
+    #[cfg(target_arch = "x86_64")]
+    if simd_level() >= SimdLevel::Avx512Vnni {
+        // SAFETY: AVX-512F was detected (implied by the VNNI level).
+        unsafe { x86_512::affine_silu(&x[..n], &mut out[..n], a, b, silu) };
+        return;
+    }
+    for (o, &v) in out[..n].iter_mut().zip(&x[..n]) {
+        let y = v.mul_add(a, b);
+        *o = if silu { y / (1.0 + (-y).exp()) } else { y };
+    }
+}
+
 /// [`dot_rows`] for `G = qs.len() / width` query vectors at once (the query heads of one
 /// grouped-query-attention group share their key rows): `out[g·n + p] = q_g · row_p`, with
 /// `n = out.len() / G`. Each key row is loaded once for all `G` queries.
@@ -377,6 +395,33 @@ mod x86_512 {
                 let e = exp16(_mm512_sub_ps(_mm512_setzero_ps(), x));
                 let v = _mm512_mul_ps(_mm512_div_ps(x, _mm512_add_ps(one, e)), y);
                 _mm512_mask_storeu_ps(gp, mask, v);
+                i += 16;
+            }
+        }
+    }
+
+    /// `out = a·x + b` (then SiLU), lane-wise; `x` and `out` have the same length.
+    #[target_feature(enable = "avx2,fma,avx512f,avx512dq")]
+    pub(super) unsafe fn affine_silu(x: &[f32], out: &mut [f32], a: f32, b: f32, silu: bool) {
+        // SAFETY: masked loads and stores stay within both slices.
+        unsafe {
+            let n = x.len().min(out.len());
+            let (va, vb, one) = (_mm512_set1_ps(a), _mm512_set1_ps(b), _mm512_set1_ps(1.0));
+            let mut i = 0;
+            while i < n {
+                let left = (n - i).min(16);
+                let mask: __mmask16 = if left == 16 {
+                    0xFFFF
+                } else {
+                    (1u16 << left) - 1
+                };
+                let v = _mm512_maskz_loadu_ps(mask, x.as_ptr().add(i));
+                let mut y = _mm512_fmadd_ps(v, va, vb);
+                if silu {
+                    let e = exp16(_mm512_sub_ps(_mm512_setzero_ps(), y));
+                    y = _mm512_div_ps(y, _mm512_add_ps(one, e));
+                }
+                _mm512_mask_storeu_ps(out.as_mut_ptr().add(i), mask, y);
                 i += 16;
             }
         }
@@ -556,6 +601,26 @@ mod tests {
                 (f64::from(g[i]) - want).abs() <= 1e-6 * want.abs() + 1e-7,
                 "{i}"
             );
+        }
+    }
+
+    #[test]
+    fn affine_silu_matches_the_formula() {
+        for n in [0, 1, 15, 16, 17, 45] {
+            let x: Vec<f32> = (0..n).map(|i| (i as f32 - 20.0) * 0.7).collect();
+            for silu in [false, true] {
+                let mut out = vec![f32::NAN; n];
+                affine_silu(&x, &mut out, 1.3, -0.4, silu);
+                for i in 0..n {
+                    let y = f64::from(x[i]) * 1.3 - 0.4;
+                    let want = if silu { y / (1.0 + (-y).exp()) } else { y };
+                    assert!(
+                        (f64::from(out[i]) - want).abs() <= 1e-6 * want.abs() + 1e-6,
+                        "n {n} i {i} silu {silu}: {} vs {want}",
+                        out[i]
+                    );
+                }
+            }
         }
     }
 

@@ -17,6 +17,9 @@ use crate::bert_ops::contiguous_f32;
 struct GroupNormOp {
     groups: usize,
     eps: f64,
+    /// SiLU applied to the output in the same pass (`silu(GroupNorm(x))`, the pair every UNet
+    /// residual block uses twice).
+    silu: bool,
 }
 
 /// Geometry: batch, channels, spatial size per channel.
@@ -33,11 +36,26 @@ fn dims(layout_dims: &[usize], groups: usize) -> Result<(usize, usize, usize)> {
     Ok((b, c, spatial.iter().product()))
 }
 
-/// Mean and reciprocal standard deviation of one group (biased variance, as PyTorch).
+/// `Σ f(v)` over `xs` in 16 independent f64 lanes: a single running sum is one dependent add
+/// per element (the compiler may not reassociate it), the lanes vectorize.
+fn lane_sum(xs: &[f32], f: impl Fn(f64) -> f64) -> f64 {
+    let mut acc = [0f64; 16];
+    let mut chunks = xs.chunks_exact(16);
+    for c in &mut chunks {
+        for (a, &v) in acc.iter_mut().zip(c) {
+            *a += f(f64::from(v));
+        }
+    }
+    let tail: f64 = chunks.remainder().iter().map(|&v| f(f64::from(v))).sum();
+    acc.iter().sum::<f64>() + tail
+}
+
+/// Mean and reciprocal standard deviation of one group (biased variance, as PyTorch; two
+/// passes, so a large mean does not cancel the variance).
 fn stats(xs: &[f32], eps: f64) -> (f32, f32) {
     let n = xs.len() as f64;
-    let mean = xs.iter().map(|&v| v as f64).sum::<f64>() / n;
-    let var = xs.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n;
+    let mean = lane_sum(xs, |v| v) / n;
+    let var = lane_sum(xs, |v| (v - mean) * (v - mean)) / n;
     (mean as f32, (1.0 / (var + eps).sqrt()) as f32)
 }
 
@@ -74,9 +92,7 @@ impl CustomOp3 for GroupNormOp {
                 for (k, (oc, xc)) in o.chunks_mut(hw).zip(xs.chunks(hw)).enumerate() {
                     let scale = gamma[g0 + k] * rstd;
                     let shift = beta[g0 + k] - mean * scale;
-                    for (ov, &xv) in oc.iter_mut().zip(xc) {
-                        *ov = xv * scale + shift;
-                    }
+                    muse_kernels::f32ops::affine_silu(xc, oc, scale, shift, self.silu);
                 }
             });
         Ok((CpuStorage::F32(out), l1.shape().clone()))
@@ -86,14 +102,30 @@ impl CustomOp3 for GroupNormOp {
         &self,
         x: &Tensor,
         gamma: &Tensor,
-        _beta: &Tensor,
+        beta: &Tensor,
         _res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let (_, c, hw) = dims(x.dims(), self.groups)?;
         let xv = x.flatten_all()?.to_vec1::<f32>()?;
-        let gv = grad.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
+        let mut gv = grad.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
         let gamma_v = gamma.to_vec1::<f32>()?;
+        if self.silu {
+            // Through the activation first: with y = GroupNorm(x) (recomputed) and s = σ(y),
+            // silu'(y) = s·(1 + y·(1 − s)).
+            let y = GroupNormOp {
+                silu: false,
+                ..*self
+            };
+            let y = x
+                .apply_op3(gamma, beta, y)?
+                .flatten_all()?
+                .to_vec1::<f32>()?;
+            for (g, &y) in gv.iter_mut().zip(&y) {
+                let s = 1.0 / (1.0 + (-y).exp());
+                *g *= s * (1.0 + y * (1.0 - s));
+            }
+        }
         let cpg = c / self.groups;
         let group_len = cpg * hw;
         let mut dx = vec![0f32; xv.len()];
@@ -180,7 +212,41 @@ pub fn group_norm(
     x.contiguous()?.apply_op3(
         &weight.contiguous()?,
         &bias.contiguous()?,
-        GroupNormOp { groups, eps },
+        GroupNormOp {
+            groups,
+            eps,
+            silu: false,
+        },
+    )
+}
+
+/// `silu(group_norm(x, …))` in one pass over the tensor (same arguments as [`group_norm`]);
+/// differentiable in all three.
+///
+/// # Errors
+/// As [`group_norm`].
+pub fn group_norm_silu(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: &Tensor,
+    groups: usize,
+    eps: f64,
+) -> Result<Tensor> {
+    let fused = matches!(x.device(), Device::Cpu)
+        && [x, weight, bias]
+            .iter()
+            .all(|t| t.dtype() == candle_core::DType::F32);
+    if !fused {
+        return candle_nn::ops::silu(&group_norm(x, weight, bias, groups, eps)?);
+    }
+    x.contiguous()?.apply_op3(
+        &weight.contiguous()?,
+        &bias.contiguous()?,
+        GroupNormOp {
+            groups,
+            eps,
+            silu: true,
+        },
     )
 }
 
@@ -212,6 +278,34 @@ mod tests {
         let probe = Tensor::randn(0f32, 1.0, ours.shape(), &dev)?;
         let g1 = ours.mul(&probe)?.sum_all()?.backward()?;
         let g2 = theirs.mul(&probe)?.sum_all()?.backward()?;
+        for (v, name) in [(&x, "input"), (&w, "weight"), (&b, "bias")] {
+            let (Some(a), Some(c)) = (g1.get(v), g2.get(v)) else {
+                candle_core::bail!("missing {name} gradient");
+            };
+            assert!(max_diff(a, c) < 1e-4, "{name}: {}", max_diff(a, c));
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn fused_silu_matches_group_norm_then_silu() -> Result<()> {
+        let dev = Device::Cpu;
+        // A large common offset: the two-pass variance must not lose it.
+        let x = Var::from_tensor(&(Tensor::randn(0f32, 2.0, (2, 8, 5, 7), &dev)? + 30.0)?)?;
+        let w = Var::from_tensor(&Tensor::randn(1f32, 0.3, 8, &dev)?)?;
+        let b = Var::from_tensor(&Tensor::randn(0f32, 0.3, 8, &dev)?)?;
+        let fused = group_norm_silu(&x, &w, &b, 2, 1e-6)?;
+        let gn =
+            candle_nn::GroupNorm::new(w.as_tensor().clone(), b.as_tensor().clone(), 8, 2, 1e-6)?;
+        let plain = candle_nn::ops::silu(&gn.forward(&x)?)?;
+        assert!(
+            max_diff(&fused, &plain) < 1e-5,
+            "{}",
+            max_diff(&fused, &plain)
+        );
+        let probe = Tensor::randn(0f32, 1.0, fused.shape(), &dev)?;
+        let g1 = fused.mul(&probe)?.sum_all()?.backward()?;
+        let g2 = plain.mul(&probe)?.sum_all()?.backward()?;
         for (v, name) in [(&x, "input"), (&w, "weight"), (&b, "bias")] {
             let (Some(a), Some(c)) = (g1.get(v), g2.get(v)) else {
                 candle_core::bail!("missing {name} gradient");

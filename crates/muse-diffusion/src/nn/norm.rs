@@ -63,4 +63,15 @@ impl GroupNorm {
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         muse_models::group_norm_op::group_norm(x, &self.weight, &self.bias, self.groups, self.eps)
     }
+
+    /// `silu(self.forward(x))` in one pass (the norm–activation pair of every residual block).
+    pub fn forward_silu(&self, x: &Tensor) -> Result<Tensor> {
+        muse_models::group_norm_op::group_norm_silu(
+            x,
+            &self.weight,
+            &self.bias,
+            self.groups,
+            self.eps,
+        )
+    }
 }
