@@ -329,12 +329,7 @@ mod x86_512 {
             let n = scores.len();
             let mut i = 0;
             while i < n {
-                let left = (n - i).min(16);
-                let mask: __mmask16 = if left == 16 {
-                    0xFFFF
-                } else {
-                    (1u16 << left) - 1
-                };
+                let mask = lanes_mask(n - i);
                 let p = scores.as_mut_ptr().add(i);
                 let x = _mm512_fmsub_ps(_mm512_maskz_loadu_ps(mask, p), sc, sh);
                 let e = exp16(x);
@@ -374,26 +369,39 @@ mod x86_512 {
         }
     }
 
+    /// The mask of the first `min(left, 16)` lanes (a loop's last, partial vector).
+    #[inline(always)]
+    fn lanes_mask(left: usize) -> __mmask16 {
+        if left >= 16 {
+            0xFFFF
+        } else {
+            (1u16 << left) - 1
+        }
+    }
+
+    /// `x / (1 + exp(−x))` of sixteen lanes.
+    #[inline(always)]
+    unsafe fn silu16(x: __m512) -> __m512 {
+        // SAFETY: register-only AVX-512F operations; the caller enables the feature.
+        unsafe {
+            let e = exp16(_mm512_sub_ps(_mm512_setzero_ps(), x));
+            _mm512_div_ps(x, _mm512_add_ps(_mm512_set1_ps(1.0), e))
+        }
+    }
+
     /// `g = g / (1 + exp(−g)) · u`, lane-wise; `g` and `u` have the same length.
     #[target_feature(enable = "avx2,fma,avx512f,avx512dq")]
     pub(super) unsafe fn silu_mul(g: &mut [f32], u: &[f32]) {
         // SAFETY: masked loads and stores stay within both slices.
         unsafe {
             let n = g.len().min(u.len());
-            let one = _mm512_set1_ps(1.0);
             let mut i = 0;
             while i < n {
-                let left = (n - i).min(16);
-                let mask: __mmask16 = if left == 16 {
-                    0xFFFF
-                } else {
-                    (1u16 << left) - 1
-                };
+                let mask = lanes_mask(n - i);
                 let gp = g.as_mut_ptr().add(i);
                 let x = _mm512_maskz_loadu_ps(mask, gp);
                 let y = _mm512_maskz_loadu_ps(mask, u.as_ptr().add(i));
-                let e = exp16(_mm512_sub_ps(_mm512_setzero_ps(), x));
-                let v = _mm512_mul_ps(_mm512_div_ps(x, _mm512_add_ps(one, e)), y);
+                let v = _mm512_mul_ps(silu16(x), y);
                 _mm512_mask_storeu_ps(gp, mask, v);
                 i += 16;
             }
@@ -406,20 +414,14 @@ mod x86_512 {
         // SAFETY: masked loads and stores stay within both slices.
         unsafe {
             let n = x.len().min(out.len());
-            let (va, vb, one) = (_mm512_set1_ps(a), _mm512_set1_ps(b), _mm512_set1_ps(1.0));
+            let (va, vb) = (_mm512_set1_ps(a), _mm512_set1_ps(b));
             let mut i = 0;
             while i < n {
-                let left = (n - i).min(16);
-                let mask: __mmask16 = if left == 16 {
-                    0xFFFF
-                } else {
-                    (1u16 << left) - 1
-                };
+                let mask = lanes_mask(n - i);
                 let v = _mm512_maskz_loadu_ps(mask, x.as_ptr().add(i));
                 let mut y = _mm512_fmadd_ps(v, va, vb);
                 if silu {
-                    let e = exp16(_mm512_sub_ps(_mm512_setzero_ps(), y));
-                    y = _mm512_div_ps(y, _mm512_add_ps(one, e));
+                    y = silu16(y);
                 }
                 _mm512_mask_storeu_ps(out.as_mut_ptr().add(i), mask, y);
                 i += 16;

@@ -200,18 +200,10 @@ pub fn group_norm(
     groups: usize,
     eps: f64,
 ) -> Result<Tensor> {
-    let fused = matches!(x.device(), Device::Cpu)
-        && [x, weight, bias]
-            .iter()
-            .all(|t| t.dtype() == candle_core::DType::F32);
-    if !fused {
-        let c = x.dim(1)?;
-        let gn = candle_nn::GroupNorm::new(weight.clone(), bias.clone(), c, groups, eps)?;
-        return candle_core::Module::forward(&gn, x);
-    }
-    x.contiguous()?.apply_op3(
-        &weight.contiguous()?,
-        &bias.contiguous()?,
+    apply(
+        x,
+        weight,
+        bias,
         GroupNormOp {
             groups,
             eps,
@@ -232,22 +224,37 @@ pub fn group_norm_silu(
     groups: usize,
     eps: f64,
 ) -> Result<Tensor> {
-    let fused = matches!(x.device(), Device::Cpu)
-        && [x, weight, bias]
-            .iter()
-            .all(|t| t.dtype() == candle_core::DType::F32);
-    if !fused {
-        return candle_nn::ops::silu(&group_norm(x, weight, bias, groups, eps)?);
-    }
-    x.contiguous()?.apply_op3(
-        &weight.contiguous()?,
-        &bias.contiguous()?,
+    apply(
+        x,
+        weight,
+        bias,
         GroupNormOp {
             groups,
             eps,
             silu: true,
         },
     )
+}
+
+/// Runs `op` on f32 CPU tensors; any other dtype or device takes candle-nn's composed GroupNorm
+/// (and candle's SiLU when `op.silu`).
+fn apply(x: &Tensor, weight: &Tensor, bias: &Tensor, op: GroupNormOp) -> Result<Tensor> {
+    let fused = matches!(x.device(), Device::Cpu)
+        && [x, weight, bias]
+            .iter()
+            .all(|t| t.dtype() == candle_core::DType::F32);
+    if !fused {
+        let c = x.dim(1)?;
+        let gn = candle_nn::GroupNorm::new(weight.clone(), bias.clone(), c, op.groups, op.eps)?;
+        let y = candle_core::Module::forward(&gn, x)?;
+        return if op.silu {
+            candle_nn::ops::silu(&y)
+        } else {
+            Ok(y)
+        };
+    }
+    x.contiguous()?
+        .apply_op3(&weight.contiguous()?, &bias.contiguous()?, op)
 }
 
 #[cfg(test)]
