@@ -133,6 +133,18 @@ fn bad_input_is_one_line_error() {
         ]),
         "must be a positive multiple of 4",
     );
+    one_line_error(
+        &muse(&[
+            "image",
+            "x",
+            "--model",
+            &sd,
+            "--steps",
+            "2",
+            "--guidance-max-timestep=-1",
+        ]),
+        "the guidance interval's upper timestep must be a number ≥ 0, got -1",
+    );
     let cifar = fixture("ddpm_tiny_cifar");
     one_line_error(
         &muse(&[
@@ -189,6 +201,14 @@ fn default_trained_model_makes_an_image_and_refuses_a_harmful_prompt() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["steps"], 25, "the model's default steps: {v}");
+    assert_eq!(v["guidance"], 2.0, "the model's default guidance: {v}");
+    assert_eq!(v["guidance_max_timestep"], 500.0, "{v}");
+    // "a pullover" is itself a training caption: the caption prior maps it to itself.
+    assert_eq!(v["mapped_caption"]["caption"], "a pullover", "{v}");
+    assert!(
+        v["mapped_caption"]["similarity"].as_f64().unwrap() > 0.999,
+        "{v}"
+    );
     let img = image::open(&out).unwrap();
     assert_eq!((img.width(), img.height()), (28, 28));
     // Not blank: a garment has both dark background and bright fabric.

@@ -5,6 +5,7 @@
 //! Every op in the UNets has a candle backward pass: built from a `VarMap`-backed `VarBuilder`
 //! they train with candle autograd. Every 2-D convolution goes through [`nn::Conv2d`].
 
+pub mod caption_prior;
 pub mod clip;
 pub mod embeddings;
 pub mod error;

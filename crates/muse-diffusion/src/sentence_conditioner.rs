@@ -8,19 +8,22 @@
 //! Such a pipeline names the component `"text_encoder": ["muse", "SentenceEmbedding"]` in its
 //! `model_index.json`, and the embedding model's installed name under
 //! `"muse": {"text_encoder_model": "all-MiniLM-L6-v2"}`; the model itself is not copied into the
-//! folder.
+//! folder. A folder may also carry a [`CaptionPrior`] (`text_prior/`), which maps each prompt's
+//! embedding onto the training captions before the UNet sees it.
 
 use std::path::Path;
 
 use candle_core::{Device, Tensor};
 use muse_models::SentenceEmbedder;
 
+use crate::caption_prior::CaptionPrior;
 use crate::pipeline::TextConditioner;
 use crate::{DiffusionError, Result};
 
 /// A [`TextConditioner`] over a sentence-transformers model.
 pub struct SentenceConditioner {
     embedder: SentenceEmbedder,
+    prior: Option<CaptionPrior>,
     device: Device,
 }
 
@@ -28,8 +31,24 @@ impl SentenceConditioner {
     pub fn new(embedder: SentenceEmbedder, device: &Device) -> Self {
         Self {
             embedder,
+            prior: None,
             device: device.clone(),
         }
+    }
+
+    /// Maps every non-empty prompt's embedding through `prior` (None: the raw embedding).
+    pub fn with_prior(mut self, prior: Option<CaptionPrior>) -> Result<Self> {
+        if let Some(p) = &prior
+            && p.dim() != self.embedder.dim()
+        {
+            return Err(DiffusionError::config(format!(
+                "the caption prior has width {} but the text encoder gives {}",
+                p.dim(),
+                self.embedder.dim()
+            )));
+        }
+        self.prior = prior;
+        Ok(self)
     }
 }
 
@@ -50,10 +69,31 @@ impl TextConditioner for SentenceConditioner {
                 .embed(&refs)
                 .map_err(|e| DiffusionError::input(format!("embedding the prompt: {e}")))?;
             for ((i, _), v) in non_empty.iter().zip(&e.vectors) {
-                rows[i * dim..(i + 1) * dim].copy_from_slice(v);
+                let row = &mut rows[i * dim..(i + 1) * dim];
+                match &self.prior {
+                    Some(p) => row.copy_from_slice(&p.project(v)?),
+                    None => row.copy_from_slice(v),
+                }
             }
         }
         Ok(Tensor::from_vec(rows, (texts.len(), 1, dim), &self.device)?)
+    }
+
+    fn mapped_caption(&self, text: &str) -> Result<Option<(String, f32)>> {
+        let Some(prior) = &self.prior else {
+            return Ok(None);
+        };
+        if text.trim().is_empty() {
+            return Ok(None);
+        }
+        let e = self
+            .embedder
+            .embed(&[text])
+            .map_err(|e| DiffusionError::input(format!("embedding the prompt: {e}")))?;
+        Ok(e.vectors
+            .first()
+            .and_then(|v| prior.nearest(v))
+            .and_then(|(i, sim)| Some((prior.config().captions.get(i)?.clone(), sim))))
     }
 }
 

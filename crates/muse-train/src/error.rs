@@ -39,6 +39,8 @@ pub enum TrainError {
     Candle(#[from] candle_core::Error),
     #[error(transparent)]
     Model(#[from] muse_models::ModelError),
+    #[error(transparent)]
+    Diffusion(#[from] muse_diffusion::DiffusionError),
     #[error("image error: {0}")]
     Image(String),
 }

@@ -27,6 +27,8 @@ pub struct EvalOptions {
     pub steps: usize,
     /// Guidance scales to compare (1.0 = conditional prediction alone, no guidance).
     pub guidances: Vec<f64>,
+    /// Guidance only at timesteps ≤ this (`None`: every step).
+    pub guidance_max_timestep: Option<f64>,
     pub seed: u64,
 }
 
@@ -38,6 +40,8 @@ pub struct GuidanceResult {
     /// Share classified as the class asked for.
     pub accuracy: f64,
     pub per_class_accuracy: Vec<f64>,
+    /// `[class][prompt]`: the share for each prompt of the class.
+    pub per_prompt_accuracy: Vec<Vec<f64>>,
     /// Fréchet distance to the real test images in classifier-feature space.
     pub frechet: f64,
     pub seconds: f64,
@@ -50,6 +54,7 @@ pub struct EvalReport {
     pub classes: Vec<String>,
     pub prompts: Vec<Vec<String>>,
     pub steps: usize,
+    pub guidance_max_timestep: Option<f64>,
     pub classifier_test_accuracy: f64,
     /// Fréchet distance between two halves of the real test set: the floor of the measure.
     pub frechet_real_halves: f64,
@@ -61,6 +66,8 @@ pub struct EvalReport {
 pub struct Generations {
     pub signed: Vec<f32>,
     pub labels: Vec<usize>,
+    /// The index of each image's prompt within its class's list.
+    pub prompt_index: Vec<usize>,
     pub samples: Vec<Vec<Vec<u8>>>,
 }
 
@@ -77,6 +84,7 @@ pub fn generate(
     let mut out = Generations {
         signed: Vec::new(),
         labels: Vec::new(),
+        prompt_index: Vec::new(),
         samples: vec![Vec::new(); prompts.len()],
     };
     for (class, list) in prompts.iter().enumerate() {
@@ -96,6 +104,7 @@ pub fn generate(
                 prompt: prompt.clone(),
                 steps: opts.steps,
                 guidance,
+                guidance_max_timestep: opts.guidance_max_timestep,
                 seed: opts.seed.wrapping_add((class * 1000 + k) as u64),
                 n,
                 ..Default::default()
@@ -112,6 +121,7 @@ pub fn generate(
                 out.signed
                     .extend(gray.iter().map(|&p| p as f32 / 127.5 - 1.0));
                 out.labels.push(class);
+                out.prompt_index.push(k);
                 if out.samples[class].len() < keep {
                     out.samples[class].push(gray);
                 }
@@ -120,6 +130,15 @@ pub fn generate(
         }
     }
     Ok(out)
+}
+
+/// `right[i] / count[i]` (0 where nothing was counted).
+fn shares(right: &[usize], count: &[usize]) -> Vec<f64> {
+    right
+        .iter()
+        .zip(count)
+        .map(|(&r, &c)| r as f64 / c.max(1) as f64)
+        .collect()
 }
 
 /// Runs the evaluation at every guidance scale of `opts`; `progress(guidance, done, total)`.
@@ -167,18 +186,27 @@ pub fn evaluate(
         let (pred, features) = classifier.predict(&generated.signed, n)?;
         let mut right = vec![0usize; prompts.len()];
         let mut count = vec![0usize; prompts.len()];
-        for (p, &l) in pred.iter().zip(&generated.labels) {
+        let mut prompt_right: Vec<Vec<usize>> = prompts.iter().map(|l| vec![0; l.len()]).collect();
+        let mut prompt_count = prompt_right.clone();
+        for ((p, &l), &k) in pred
+            .iter()
+            .zip(&generated.labels)
+            .zip(&generated.prompt_index)
+        {
             count[l] += 1;
             right[l] += usize::from(*p == l);
+            prompt_count[l][k] += 1;
+            prompt_right[l][k] += usize::from(*p == l);
         }
         results.push(GuidanceResult {
             guidance,
             images: n,
             accuracy: right.iter().sum::<usize>() as f64 / n.max(1) as f64,
-            per_class_accuracy: right
+            per_class_accuracy: shares(&right, &count),
+            per_prompt_accuracy: prompt_right
                 .iter()
-                .zip(&count)
-                .map(|(&r, &c)| r as f64 / c.max(1) as f64)
+                .zip(&prompt_count)
+                .map(|(r, c)| shares(r, c))
                 .collect(),
             frechet: frechet_distance_of(&features, &test_features, FEATURE_DIM)?,
             seconds,
@@ -189,6 +217,7 @@ pub fn evaluate(
         classes: classifier.classes.clone(),
         prompts: prompts.to_vec(),
         steps: opts.steps,
+        guidance_max_timestep: opts.guidance_max_timestep,
         classifier_test_accuracy: test_accuracy,
         frechet_real_halves,
         results,

@@ -87,6 +87,24 @@ fn trains_checkpoints_resumes_and_exports() {
     assert!(out.join("scheduler/scheduler_config.json").is_file());
     assert!(out.join("loss_curve.png").is_file());
 
+    // The caption prior holds every training caption with its class, and maps an unseen
+    // phrasing onto a caption of the class it names.
+    let prior = muse_diffusion::caption_prior::CaptionPrior::load_if_present(&out)
+        .unwrap()
+        .expect("text_prior/ exported");
+    let cfg = prior.config();
+    assert_eq!(cfg.captions.len(), 16, "8 templates × 2 classes");
+    assert_eq!(cfg.caption_class.iter().filter(|&&c| c == 1).count(), 8);
+    let unseen = &embed(&["something on the right side"]).unwrap()[0];
+    let (i, _) = prior.nearest(unseen).unwrap();
+    assert!(cfg.captions[i].contains("right"), "{}", cfg.captions[i]);
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("model_index.json")).unwrap()).unwrap();
+    assert_eq!(
+        index["text_prior"],
+        serde_json::json!(["muse", "CaptionPrior"])
+    );
+
     // Resuming to 20 steps continues from step 10 and draws the batches an uninterrupted run
     // would: its steps 11..20 equal those of a fresh 20-step run from the same checkpoint.
     let mut resumed = Vec::new();

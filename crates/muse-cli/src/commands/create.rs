@@ -68,12 +68,13 @@ impl muse_engine::ImageMaker for CliImageMaker {
         let run = || -> Result<Option<String>> {
             let dir = crate::home::resolve_image_model(self.model.as_deref())?;
             let device = candle_core::Device::Cpu;
-            let pipe = crate::commands::image::load_pipeline(&dir, &device)?;
-            let (steps, guidance) = crate::commands::image::model_defaults(&dir);
+            let pipe = crate::commands::image::load_pipeline(&dir, &device, true)?;
+            let defaults = crate::commands::image::model_defaults(&dir);
             let req = muse_diffusion::pipeline::GenerateRequest {
                 prompt: prompt.to_string(),
-                steps,
-                guidance,
+                steps: defaults.steps,
+                guidance: defaults.guidance,
+                guidance_max_timestep: defaults.guidance_max_timestep,
                 seed,
                 ..Default::default()
             };

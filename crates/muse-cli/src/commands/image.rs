@@ -27,6 +27,11 @@ pub struct Args {
     /// `muse.default_guidance`, else 7.5).
     #[arg(long)]
     pub guidance: Option<f64>,
+    /// Apply guidance only at timesteps ≤ T (of the model's training timesteps, e.g. 500 of
+    /// 1000); noisier steps run the conditional prediction alone (default: the model's
+    /// `muse.default_guidance_max_timestep`, else every step).
+    #[arg(long)]
+    pub guidance_max_timestep: Option<f64>,
     /// What the image should not show (classifier-free guidance's unconditional prompt).
     #[arg(long)]
     pub negative_prompt: Option<String>,
@@ -45,6 +50,10 @@ pub struct Args {
     /// Output PNG; with --n > 1, OUT-0.png, OUT-1.png, ...
     #[arg(short = 'o', long = "output", default_value = "image.png")]
     pub output: PathBuf,
+    /// Give a sentence-embedding model the prompt's own embedding, skipping its caption prior
+    /// (`text_prior/`: the projection onto the training captions).
+    #[arg(long)]
+    pub no_caption_prior: bool,
     /// Print a JSON summary on stdout.
     #[arg(long)]
     pub json: bool,
@@ -118,11 +127,14 @@ pub(crate) fn screen_and_write(
     Ok((Some(screened.verdict), true))
 }
 
-/// Loads an image pipeline folder; Muse's own models get their sentence-embedding text encoder.
+/// Loads an image pipeline folder; Muse's own models get their sentence-embedding text encoder,
+/// with the folder's caption prior unless `caption_prior` is false.
 pub(crate) fn load_pipeline(
     dir: &std::path::Path,
     device: &candle_core::Device,
+    caption_prior: bool,
 ) -> Result<muse_diffusion::pipeline::ImagePipeline> {
+    use muse_diffusion::caption_prior::CaptionPrior;
     use muse_diffusion::pipeline::{ImagePipeline, TextConditioner};
     use muse_diffusion::sentence_conditioner::{SentenceConditioner, sentence_encoder_name};
     let text: Option<Box<dyn TextConditioner>> = match sentence_encoder_name(dir) {
@@ -130,7 +142,15 @@ pub(crate) fn load_pipeline(
             let emb_dir = crate::home::resolve_embedding_model(Some(&name))?;
             let embedder = muse_models::SentenceEmbedder::load(&emb_dir)
                 .with_context(|| format!("loading the text encoder {}", emb_dir.display()))?;
-            Some(Box::new(SentenceConditioner::new(embedder, device)))
+            let prior = if caption_prior {
+                CaptionPrior::load_if_present(dir)
+                    .with_context(|| format!("loading the caption prior of {}", dir.display()))?
+            } else {
+                None
+            };
+            Some(Box::new(
+                SentenceConditioner::new(embedder, device).with_prior(prior)?,
+            ))
         }
         None => None,
     };
@@ -162,18 +182,27 @@ pub(crate) fn prompt_refusal(
     )))
 }
 
-pub(crate) fn model_defaults(dir: &Path) -> (usize, f64) {
+/// A model folder's generation defaults (`model_index.json` → `muse.default_*`), else those of
+/// diffusers' Stable Diffusion pipeline.
+pub(crate) struct ModelDefaults {
+    pub steps: usize,
+    pub guidance: f64,
+    pub guidance_max_timestep: Option<f64>,
+}
+
+pub(crate) fn model_defaults(dir: &Path) -> ModelDefaults {
     let index: Option<serde_json::Value> = std::fs::read(dir.join("model_index.json"))
         .ok()
         .and_then(|t| serde_json::from_slice(&t).ok());
     let muse = index.as_ref().and_then(|i| i.get("muse"));
-    let steps = muse
-        .and_then(|m| m["default_steps"].as_u64())
-        .map_or(50, |s| s as usize);
-    let guidance = muse
-        .and_then(|m| m["default_guidance"].as_f64())
-        .unwrap_or(7.5);
-    (steps, guidance)
+    let number = |key: &str| muse.and_then(|m| m[key].as_f64());
+    ModelDefaults {
+        steps: muse
+            .and_then(|m| m["default_steps"].as_u64())
+            .map_or(50, |s| s as usize),
+        guidance: number("default_guidance").unwrap_or(7.5),
+        guidance_max_timestep: number("default_guidance_max_timestep"),
+    }
 }
 
 pub fn run(a: Args) -> Result<()> {
@@ -204,15 +233,16 @@ pub fn run(a: Args) -> Result<()> {
     }
     let nsfw = muse_safety::NsfwImageFilter::from_config(&safety_cfg.image)?;
     let dir = crate::home::resolve_image_model(a.model.as_deref())?;
-    let pipe: ImagePipeline = load_pipeline(&dir, &device)?;
-    let (default_steps, default_guidance) = model_defaults(&dir);
-    let steps = a.steps.unwrap_or(default_steps);
+    let pipe: ImagePipeline = load_pipeline(&dir, &device, !a.no_caption_prior)?;
+    let defaults = model_defaults(&dir);
+    let steps = a.steps.unwrap_or(defaults.steps);
     let req = GenerateRequest {
         prompt: a.prompt.clone().unwrap_or_default(),
         negative_prompt: a.negative_prompt.clone(),
         scheduler,
         steps,
-        guidance: a.guidance.unwrap_or(default_guidance),
+        guidance: a.guidance.unwrap_or(defaults.guidance),
+        guidance_max_timestep: a.guidance_max_timestep.or(defaults.guidance_max_timestep),
         seed: a.seed,
         n: a.n,
         size,
@@ -228,6 +258,14 @@ pub fn run(a: Args) -> Result<()> {
         }
         b
     });
+    // Models with a caption prior draw the training caption nearest to the prompt: say which.
+    let mapped = match &pipe.text {
+        Some(t) => t.mapped_caption(&req.prompt)?,
+        None => None,
+    };
+    if let (Some((caption, sim)), false) = (&mapped, a.json) {
+        eprintln!("conditioned on the training caption {caption:?} (cosine {sim:.2})");
+    }
     let out = pipe.generate(&req, &mut |done, _| {
         if let Some(b) = &bar {
             b.set_position(done as u64);
@@ -277,6 +315,9 @@ pub fn run(a: Args) -> Result<()> {
             "seed": a.seed,
             "steps": steps,
             "scheduler": out.scheduler.name(),
+            "guidance": req.guidance,
+            "guidance_max_timestep": req.guidance_max_timestep,
+            "mapped_caption": mapped.map(|(caption, similarity)| serde_json::json!({"caption": caption, "similarity": similarity})),
             "timings": {"unet_ms_per_step": out.unet_ms_per_step, "total_ms": out.total_ms},
             "safety": if nsfw.is_some() { serde_json::json!(screening) } else { serde_json::json!("nsfw model not installed: images not screened") },
         });

@@ -27,18 +27,20 @@ pub struct ServedImages {
     pipe: ImagePipeline,
     steps: usize,
     guidance: f64,
+    guidance_max_timestep: Option<f64>,
     filters: FilterChain,
     nsfw: Option<NsfwImageFilter>,
 }
 
 impl ServedImages {
     pub fn load(dir: &Path, safety: &muse_safety::SafetyConfig) -> Result<Self> {
-        let pipe = crate::commands::image::load_pipeline(dir, &candle_core::Device::Cpu)?;
-        let (steps, guidance) = crate::commands::image::model_defaults(dir);
+        let pipe = crate::commands::image::load_pipeline(dir, &candle_core::Device::Cpu, true)?;
+        let defaults = crate::commands::image::model_defaults(dir);
         Ok(Self {
             pipe,
-            steps,
-            guidance,
+            steps: defaults.steps,
+            guidance: defaults.guidance,
+            guidance_max_timestep: defaults.guidance_max_timestep,
             filters: FilterChain::from_config(safety)?,
             nsfw: NsfwImageFilter::from_config(&safety.image)?,
         })
@@ -87,6 +89,7 @@ impl ImageService for ServedImages {
             negative_prompt: job.negative_prompt.clone(),
             steps: job.steps.unwrap_or(self.steps),
             guidance: job.guidance.unwrap_or(self.guidance),
+            guidance_max_timestep: self.guidance_max_timestep,
             seed: job.seed,
             n: job.n,
             ..Default::default()

@@ -50,6 +50,10 @@ struct EvaluateArgs {
     /// Guidance scales, e.g. 1,3 (1 = no guidance).
     #[arg(long, value_delimiter = ',', default_value = "1,3")]
     guidance: Vec<f64>,
+    /// Guidance only at timesteps ≤ T (default: the model's
+    /// `muse.default_guidance_max_timestep`, else every step).
+    #[arg(long)]
+    guidance_max_timestep: Option<f64>,
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Write a sample grid per guidance scale to PREFIX-g<G>.png.
@@ -60,6 +64,10 @@ struct EvaluateArgs {
     /// the model draws a class from how well unseen phrasings reach it).
     #[arg(long, value_enum, default_value_t = PromptSet::HeldOut)]
     prompts: PromptSet,
+    /// Condition on the prompts' own embeddings, skipping the model's caption prior
+    /// (`text_prior/`), to measure what the prior adds.
+    #[arg(long)]
+    no_caption_prior: bool,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -259,7 +267,7 @@ fn classifier(a: ClassifierArgs) -> Result<()> {
 
 fn evaluate(a: EvaluateArgs) -> Result<()> {
     let device = candle_core::Device::Cpu;
-    let pipe = crate::commands::image::load_pipeline(&a.model, &device)?;
+    let pipe = crate::commands::image::load_pipeline(&a.model, &device, !a.no_caption_prior)?;
     let index: serde_json::Value = serde_json::from_slice(
         &std::fs::read(a.model.join("model_index.json"))
             .with_context(|| format!("reading {}/model_index.json", a.model.display()))?,
@@ -285,6 +293,9 @@ fn evaluate(a: EvaluateArgs) -> Result<()> {
         per_class: a.per_class,
         steps: a.steps,
         guidances: a.guidance.clone(),
+        guidance_max_timestep: a
+            .guidance_max_timestep
+            .or(crate::commands::image::model_defaults(&a.model).guidance_max_timestep),
         seed: a.seed,
     };
     let pb = bar(prompts.len() * a.per_class * a.guidance.len());
@@ -312,12 +323,20 @@ fn evaluate(a: EvaluateArgs) -> Result<()> {
     );
     pb.finish_and_clear();
     let report = report?;
+    let mut report_json = serde_json::to_value(&report)?;
+    if let Some(obj) = report_json.as_object_mut() {
+        let prior = !a.no_caption_prior
+            && a.model
+                .join(muse_diffusion::caption_prior::PRIOR_FOLDER)
+                .is_dir();
+        obj.insert("caption_prior".into(), prior.into());
+    }
     if a.json {
         use std::io::Write;
         writeln!(
             std::io::stdout().lock(),
             "{}",
-            serde_json::to_string_pretty(&report)?
+            serde_json::to_string_pretty(&report_json)?
         )?;
     } else {
         eprintln!(
