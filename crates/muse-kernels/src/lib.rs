@@ -17,7 +17,8 @@
 //! * [`f32ops`] — the f32 vector primitives used by attention and the fallback path.
 //! * [`matmul`] — rows × tokens products, parallel over output rows.
 //! * [`packed`] — Q4_1 repacked sixteen rows at a time, for products over many tokens.
-//! * [`conv2d`] — f32 2-D convolution as im2col + GEMM, with its backward pass (diffusion UNets).
+//! * [`conv2d`] — f32 2-D convolution as im2col + GEMM or Winograd F(2×2, 3×3), with its backward
+//!   pass (diffusion UNets).
 
 pub mod conv2d;
 pub mod cpu;

@@ -6,11 +6,16 @@
 
 use crate::bert_ops::contiguous_f32;
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Device, Layout, Result, Shape, Tensor};
-use muse_kernels::conv2d::{Conv2dShape, conv2d_backward, conv2d_forward};
+use muse_kernels::conv2d::{
+    Conv2dShape, WinogradWeights, conv2d_backward, conv2d_forward_with, winograd_applies,
+};
+use std::sync::{Arc, OnceLock};
 
 struct Conv2dOp {
     stride: usize,
     padding: usize,
+    /// The weight's Winograd filter transforms, when cached ([`WinogradCache`]).
+    winograd: Option<Arc<WinogradWeights>>,
 }
 
 impl Conv2dOp {
@@ -54,7 +59,7 @@ impl CustomOp2 for Conv2dOp {
         let s = self.geometry(xl.dims(), wl.dims())?;
         let x = contiguous_f32(xs, xl, "conv2d input")?;
         let w = contiguous_f32(ws, wl, "conv2d weight")?;
-        let out = conv2d_forward(&s, x, w).map_err(kernel_err)?;
+        let out = conv2d_forward_with(&s, x, w, self.winograd.as_deref()).map_err(kernel_err)?;
         Ok((
             CpuStorage::F32(out),
             Shape::from((s.batch, s.c_out, s.out_h(), s.out_w())),
@@ -136,6 +141,48 @@ impl CustomOp3 for Conv2dOp {
     }
 }
 
+/// The Winograd filter transforms of one layer's weight, computed on the first call that takes
+/// the Winograd path and reused after: 16/9 of the weight's size in memory, for layers whose
+/// output is at least 16×16. Weights that are `Var`s (training) change between calls and are
+/// never cached.
+#[derive(Clone, Default)]
+pub struct WinogradCache(Arc<OnceLock<Arc<WinogradWeights>>>);
+
+impl std::fmt::Debug for WinogradCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "WinogradCache({:?})", self.0.get())
+    }
+}
+
+impl WinogradCache {
+    fn get(
+        &self,
+        x: &Tensor,
+        weight: &Tensor,
+        stride: usize,
+        padding: usize,
+    ) -> Result<Option<Arc<WinogradWeights>>> {
+        if weight.is_variable() {
+            return Ok(None);
+        }
+        let s = Conv2dOp {
+            stride,
+            padding,
+            winograd: None,
+        }
+        .geometry(x.dims(), weight.dims())?;
+        if !winograd_applies(&s) {
+            return Ok(None);
+        }
+        if let Some(w) = self.0.get() {
+            return Ok(Some(w.clone()));
+        }
+        let values = weight.flatten_all()?.to_vec1::<f32>()?;
+        let w = Arc::new(WinogradWeights::new(s.c_out, s.c_in, &values).map_err(kernel_err)?);
+        Ok(Some(self.0.get_or_init(|| w).clone()))
+    }
+}
+
 /// `conv2d(x [b, c_in, h, w], weight [c_out, c_in, kh, kw])` with equal stride and padding on
 /// both axes, no dilation, no groups; differentiable. f32 CPU tensors take Muse's kernel; any
 /// other dtype or device takes candle's `conv2d`.
@@ -143,10 +190,11 @@ impl CustomOp3 for Conv2dOp {
 /// # Errors
 /// On mismatched shapes or a kernel larger than the padded input.
 pub fn conv2d(x: &Tensor, weight: &Tensor, stride: usize, padding: usize) -> Result<Tensor> {
-    conv2d_bias(x, weight, None, stride, padding)
+    conv2d_bias(x, weight, None, stride, padding, None)
 }
 
-/// [`conv2d`] plus an optional per-output-channel `bias [c_out]`, fused.
+/// [`conv2d`] plus an optional per-output-channel `bias [c_out]`, fused, and optionally a
+/// [`WinogradCache`] for the weight's filter transforms.
 ///
 /// # Errors
 /// As [`conv2d`], or a bias of the wrong length.
@@ -156,6 +204,7 @@ pub fn conv2d_bias(
     bias: Option<&Tensor>,
     stride: usize,
     padding: usize,
+    cache: Option<&WinogradCache>,
 ) -> Result<Tensor> {
     let cpu_f32 = matches!(x.device(), Device::Cpu)
         && x.dtype() == candle_core::DType::F32
@@ -170,7 +219,15 @@ pub fn conv2d_bias(
     }
     let x = x.contiguous()?;
     let weight = weight.contiguous()?;
-    let op = Conv2dOp { stride, padding };
+    let winograd = match cache {
+        Some(c) => c.get(&x, &weight, stride, padding)?,
+        None => None,
+    };
+    let op = Conv2dOp {
+        stride,
+        padding,
+        winograd,
+    };
     match bias {
         Some(b) => x.apply_op3(&weight, &b.contiguous()?, op),
         None => x.apply_op2(&weight, op),
@@ -228,7 +285,7 @@ mod tests {
         let x = Var::from_tensor(&Tensor::randn(0f32, 1.0, (2, 3, 6, 6), &dev)?)?;
         let w = Var::from_tensor(&Tensor::randn(0f32, 1.0, (4, 3, 3, 3), &dev)?)?;
         let b = Var::from_tensor(&Tensor::randn(0f32, 1.0, 4, &dev)?)?;
-        let fused = conv2d_bias(&x, &w, Some(&b), 1, 1)?;
+        let fused = conv2d_bias(&x, &w, Some(&b), 1, 1, None)?;
         let plain = conv2d(&x, &w, 1, 1)?.broadcast_add(&b.as_tensor().reshape((1, 4, 1, 1))?)?;
         assert!(max_diff(&fused, &plain) < 1e-5);
         let probe = Tensor::randn(0f32, 1.0, fused.shape(), &dev)?;

@@ -14,6 +14,8 @@ pub struct Conv2d {
     bias: Option<Tensor>,
     stride: usize,
     padding: usize,
+    /// Winograd filter transforms of `weight`, filled on first use when it is not a `Var`.
+    winograd: muse_models::conv_op::WinogradCache,
 }
 
 impl Conv2d {
@@ -49,6 +51,7 @@ impl Conv2d {
             bias,
             stride,
             padding,
+            winograd: Default::default(),
         })
     }
 
@@ -60,6 +63,7 @@ impl Conv2d {
             self.bias.as_ref(),
             self.stride,
             self.padding,
+            Some(&self.winograd),
         )
     }
 }

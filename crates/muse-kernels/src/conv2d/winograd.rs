@@ -1,0 +1,353 @@
+//! Stride-1 3×3 convolution by Winograd's minimal filtering F(2×2, 3×3), after Lavin & Gray,
+//! "Fast Algorithms for Convolutional Neural Networks" (CVPR 2016), §4.1:
+//! `Y = Aᵀ [(G g Gᵀ) ⊙ (Bᵀ d B)] A` for each 4×4 input tile `d` and 2×2 output tile `Y`.
+//!
+//! Summed over input channels, the element-wise product becomes 16 independent GEMMs,
+//! `M_ξ (c_out × P) = U_ξ (c_out × c_in) · V_ξ (c_in × P)` over the `P` tiles of an image, which
+//! needs 16 multiplies per 2×2 outputs against im2col's 36: 2.25× fewer. That is what the
+//! UNets' 3×3 convolutions at 32² and 16² spend most of their time on (docs/benchmarks.md).
+//!
+//! Layout, chosen so every transform loop runs over contiguous memory and vectorises:
+//! * `U [16][c_out][c_in]` — the filter transform, from the weights regrouped into nine
+//!   tap planes `[9][c_out·c_in]`;
+//! * `V [c_in][16][P]` — one channel's tiles per parallel task; the GEMM reads plane ξ with a
+//!   row stride of `16·P`. The input rows are first split into even and odd columns, so a tile
+//!   row `(d[2t], d[2t+1], d[2t+2], d[2t+3])` is `(even[t], odd[t], even[t+1], odd[t+1])`;
+//! * `M [16][c_out][P]`, folded back by the output transform one output channel per task.
+//!
+//! F(2, 3) is the variant with small, exact coefficients (0, ±1, ½), so its rounding error stays
+//! at the level of the direct sum; larger tiles (F(4, 3)) save more multiplies but lose digits.
+
+use rayon::prelude::*;
+
+use super::{Conv2dShape, MatRef, gemm_into, split, with_scratch};
+use crate::KernelError;
+
+/// Transformed elements per tile (4 × 4).
+const XI: usize = 16;
+
+/// Whether the Winograd path is taken for `s`: 3×3, stride 1, enough channels for the GEMMs to
+/// dominate the transforms, and enough tiles per image for them to run at speed.
+pub(super) fn applies(s: &Conv2dShape) -> bool {
+    enabled()
+        && s.kh == 3
+        && s.kw == 3
+        && s.stride == 1
+        && s.c_in >= 16
+        && s.c_out >= 16
+        && s.out_h() >= 16
+        && s.out_w() >= 16
+}
+
+/// False when `MUSE_NO_WINOGRAD` is set (to any value): im2col + GEMM for every convolution, for
+/// A/B measurements.
+fn enabled() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var_os("MUSE_NO_WINOGRAD").is_none())
+}
+
+/// Tiles per column and per row of the output.
+fn tiles(s: &Conv2dShape) -> (usize, usize) {
+    (s.out_h().div_ceil(2), s.out_w().div_ceil(2))
+}
+
+/// `G·(a, b, c)` for the filter transform: G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1].
+fn filter_1d(a: f32, b: f32, c: f32) -> [f32; 4] {
+    [a, 0.5 * (a + b + c), 0.5 * (a - b + c), c]
+}
+
+/// `U [16][c_out·c_in]` from OIHW 3×3 weights: `G g Gᵀ` per filter.
+fn transform_weights(c_out: usize, c_in: usize, w: &[f32]) -> Vec<f32> {
+    let kc = c_out * c_in;
+    let mut u = vec![0f32; XI * kc];
+    for (e, g) in w.chunks_exact(9).enumerate().take(kc) {
+        // Columns of G g: the filter's three columns through G.
+        let cols: [[f32; 4]; 3] = [0, 1, 2].map(|j| filter_1d(g[j], g[3 + j], g[6 + j]));
+        for (i, row) in (0..4)
+            .map(|i| filter_1d(cols[0][i], cols[1][i], cols[2][i]))
+            .enumerate()
+        {
+            for (k, v) in row.into_iter().enumerate() {
+                u[(i * 4 + k) * kc + e] = v;
+            }
+        }
+    }
+    u
+}
+
+/// The filter transforms of one weight tensor, computed once and reused for every call while
+/// the weights do not change (inference): at batch 1 the transform costs as much as the
+/// products it saves.
+#[derive(Clone)]
+pub struct WinogradWeights {
+    c_out: usize,
+    c_in: usize,
+    u: Vec<f32>,
+}
+
+impl std::fmt::Debug for WinogradWeights {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "WinogradWeights({}x{}x3x3)", self.c_out, self.c_in)
+    }
+}
+
+impl WinogradWeights {
+    /// Transforms OIHW 3×3 weights `[c_out, c_in, 3, 3]`.
+    ///
+    /// # Errors
+    /// [`KernelError::Shape`] when `weight` does not hold `c_out · c_in · 9` values.
+    pub fn new(c_out: usize, c_in: usize, weight: &[f32]) -> Result<Self, KernelError> {
+        if weight.len() != c_out * c_in * 9 || c_out == 0 || c_in == 0 {
+            return Err(KernelError::Shape(format!(
+                "winograd: {} weight values for {c_out}x{c_in}x3x3",
+                weight.len()
+            )));
+        }
+        Ok(Self {
+            c_out,
+            c_in,
+            u: transform_weights(c_out, c_in, weight),
+        })
+    }
+
+    fn fits(&self, s: &Conv2dShape) -> bool {
+        self.c_out == s.c_out && self.c_in == s.c_in && s.kh == 3 && s.kw == 3
+    }
+}
+
+/// `Bᵀx` element-wise over four rows: Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1].
+fn input_1d(d: [&[f32]; 4], out: &mut [Vec<f32>; 4]) {
+    let [o0, o1, o2, o3] = out;
+    let [d0, d1, d2, d3] = d;
+    for i in 0..o0.len() {
+        o0[i] = d0[i] - d2[i];
+        o1[i] = d1[i] + d2[i];
+        o2[i] = d2[i] - d1[i];
+        o3[i] = d1[i] - d3[i];
+    }
+}
+
+/// Per-task buffers of the input transform: four input rows split into even / odd columns,
+/// and their row transforms.
+struct InputRows {
+    even: [Vec<f32>; 4],
+    odd: [Vec<f32>; 4],
+    t_even: [Vec<f32>; 4],
+    t_odd: [Vec<f32>; 4],
+}
+
+impl InputRows {
+    fn new(len: usize) -> Self {
+        let v = || [0; 4].map(|_| vec![0f32; len]);
+        Self {
+            even: v(),
+            odd: v(),
+            t_even: v(),
+            t_odd: v(),
+        }
+    }
+}
+
+/// Transforms one input channel `plane [h][w]` into its 16 tile planes `v [16][P]`.
+fn transform_channel(s: &Conv2dShape, plane: &[f32], v: &mut [f32], rows: &mut InputRows) {
+    let (th, tw) = tiles(s);
+    let p = th * tw;
+    let pad = s.padding as isize;
+    for ty in 0..th {
+        for i in 0..4 {
+            let y = (2 * ty + i) as isize - pad;
+            let (even, odd) = (&mut rows.even[i], &mut rows.odd[i]);
+            if y < 0 || y >= s.h as isize {
+                even.fill(0.0);
+                odd.fill(0.0);
+                continue;
+            }
+            let src = &plane[y as usize * s.w..(y as usize + 1) * s.w];
+            let at = |x: isize| -> f32 {
+                if x >= 0 && x < s.w as isize {
+                    src[x as usize]
+                } else {
+                    0.0
+                }
+            };
+            for j in 0..=tw {
+                even[j] = at(2 * j as isize - pad);
+                odd[j] = at(2 * j as isize + 1 - pad);
+            }
+        }
+        let e = &rows.even;
+        input_1d([&e[0], &e[1], &e[2], &e[3]], &mut rows.t_even);
+        let o = &rows.odd;
+        input_1d([&o[0], &o[1], &o[2], &o[3]], &mut rows.t_odd);
+        for r in 0..4 {
+            let (te, to) = (&rows.t_even[r], &rows.t_odd[r]);
+            let base = ty * tw;
+            let mut planes = v.chunks_exact_mut(p).skip(4 * r);
+            let mut next = || planes.next().map(|pl| &mut pl[base..base + tw]);
+            let (Some(v0), Some(v1), Some(v2), Some(v3)) = (next(), next(), next(), next()) else {
+                return;
+            };
+            // Tile row (te[t], to[t], te[t+1], to[t+1]) through Bᵀ.
+            for t in 0..tw {
+                v0[t] = te[t] - te[t + 1];
+                v1[t] = to[t] + te[t + 1];
+                v2[t] = te[t + 1] - to[t];
+                v3[t] = to[t] - to[t + 1];
+            }
+        }
+    }
+}
+
+/// Folds one output channel's 16 tile planes (`m` = all of `M`, channel `k`) into `out [oh][ow]`.
+fn output_channel(
+    s: &Conv2dShape,
+    m: &[f32],
+    k: usize,
+    out: &mut [f32],
+    s_buf: &mut [Vec<f32>; 8],
+) {
+    let (th, tw) = tiles(s);
+    let p = th * tw;
+    let (oh, ow) = (s.out_h(), s.out_w());
+    let plane = |xi: usize, ty: usize| -> &[f32] {
+        let at = (xi * s.c_out + k) * p + ty * tw;
+        &m[at..at + tw]
+    };
+    for ty in 0..th {
+        // Rows through Aᵀ = [1 1 1 0; 0 1 −1 −1]: s_buf[row·4 + col].
+        for col in 0..4 {
+            let (m0, m1, m2, m3) = (
+                plane(col, ty),
+                plane(4 + col, ty),
+                plane(8 + col, ty),
+                plane(12 + col, ty),
+            );
+            let (lo, hi) = s_buf.split_at_mut(4);
+            let (s0, s1) = (&mut lo[col], &mut hi[col]);
+            for t in 0..tw {
+                s0[t] = m0[t] + m1[t] + m2[t];
+                s1[t] = m1[t] - m2[t] - m3[t];
+            }
+        }
+        for row in 0..2 {
+            let y = 2 * ty + row;
+            if y >= oh {
+                break;
+            }
+            let dst = &mut out[y * ow..(y + 1) * ow];
+            let q = &s_buf[row * 4..row * 4 + 4];
+            for t in 0..tw {
+                dst[2 * t] = q[0][t] + q[1][t] + q[2][t];
+                if 2 * t + 1 < ow {
+                    dst[2 * t + 1] = q[1][t] - q[2][t] - q[3][t];
+                }
+            }
+        }
+    }
+}
+
+/// Forward convolution through F(2×2, 3×3), with the filter transforms of `pre` when they fit;
+/// the caller has checked the slices and [`applies`].
+pub(super) fn forward(
+    s: &Conv2dShape,
+    x: &[f32],
+    weight: &[f32],
+    pre: Option<&WinogradWeights>,
+) -> Vec<f32> {
+    let (th, tw) = tiles(s);
+    let p = th * tw;
+    let (c, k) = (s.c_in, s.c_out);
+    let img_len = c * s.h * s.w;
+    let out_plane = s.out_h() * s.out_w();
+    let out_len = k * out_plane;
+    let fresh;
+    let u: &[f32] = match pre {
+        Some(w) if w.fits(s) => &w.u,
+        _ => {
+            fresh = transform_weights(k, c, weight);
+            &fresh
+        }
+    };
+    let mut out = vec![0f32; s.batch * out_len];
+    let (per_task, threads) = split(s.batch);
+    // Few images: each image's transforms and GEMMs are spread over the threads; many: one
+    // image per task, run in one piece (`with_min_len` past the count keeps rayon from splitting).
+    let inner = if threads > 1 { 1 } else { usize::MAX };
+    out.par_chunks_mut(per_task * out_len)
+        .zip(x.par_chunks(per_task * img_len))
+        .for_each(|(outs, imgs)| {
+            with_scratch(c * XI * p, XI * k * p, |v, m| {
+                for (o, img) in outs
+                    .chunks_exact_mut(out_len)
+                    .zip(imgs.chunks_exact(img_len))
+                {
+                    v.par_chunks_mut(XI * p)
+                        .zip(img.par_chunks(s.h * s.w))
+                        .with_min_len(inner)
+                        .for_each_init(
+                            || InputRows::new(tw + 1),
+                            |rows, (vc, plane)| transform_channel(s, plane, vc, rows),
+                        );
+                    let v_ptr = v.as_ptr() as usize;
+                    m.par_chunks_mut(k * p)
+                        .enumerate()
+                        .with_min_len(inner)
+                        .for_each(|(xi, dst)| {
+                            let a = MatRef {
+                                ptr: u[xi * k * c..].as_ptr(),
+                                row_stride: c as isize,
+                                col_stride: 1,
+                            };
+                            let b = MatRef {
+                                ptr: (v_ptr as *const f32).wrapping_add(xi * p),
+                                row_stride: (XI * p) as isize,
+                                col_stride: 1,
+                            };
+                            // SAFETY: U_ξ is k × c (row stride c) inside u; V_ξ is c × p with row
+                            // stride 16·p inside v, which nothing writes during the GEMMs; dst is
+                            // this task's own k × p block of m.
+                            unsafe { gemm_into(k, p, c, dst.as_mut_ptr(), false, a, b, 1) };
+                        });
+                    let m = &*m;
+                    o.par_chunks_mut(out_plane)
+                        .enumerate()
+                        .with_min_len(inner)
+                        .for_each_init(
+                            || [0; 8].map(|_| vec![0f32; tw]),
+                            |buf, (kk, dst)| output_channel(s, m, kk, dst, buf),
+                        );
+                }
+            });
+        });
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn applies_only_to_large_stride_1_3x3() {
+        let base = Conv2dShape {
+            batch: 1,
+            c_in: 32,
+            h: 32,
+            w: 32,
+            c_out: 32,
+            kh: 3,
+            kw: 3,
+            stride: 1,
+            padding: 1,
+        };
+        assert!(applies(&base));
+        assert!(!applies(&Conv2dShape { stride: 2, ..base }));
+        assert!(!applies(&Conv2dShape {
+            kh: 1,
+            kw: 1,
+            padding: 0,
+            ..base
+        }));
+        assert!(!applies(&Conv2dShape { c_in: 3, ..base }));
+        assert!(!applies(&Conv2dShape { h: 8, w: 8, ..base }));
+    }
+}
