@@ -118,12 +118,43 @@ impl WinogradWeights {
 /// `Bᵀx` element-wise over four rows: Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1].
 fn input_1d(d: [&[f32]; 4], out: &mut [Vec<f32>; 4]) {
     let [o0, o1, o2, o3] = out;
-    let [d0, d1, d2, d3] = d;
-    for i in 0..o0.len() {
+    let n = o0.len();
+    let (o0, o1, o2, o3) = (&mut o0[..n], &mut o1[..n], &mut o2[..n], &mut o3[..n]);
+    let [d0, d1, d2, d3] = d.map(|x| &x[..n]);
+    for i in 0..n {
         o0[i] = d0[i] - d2[i];
         o1[i] = d1[i] + d2[i];
         o2[i] = d2[i] - d1[i];
         o3[i] = d1[i] - d3[i];
+    }
+}
+
+/// Splits input row `src` (zero outside) into `even[j] = src[2j − pad]` and
+/// `odd[j] = src[2j + 1 − pad]`.
+fn deinterleave(src: &[f32], pad: usize, even: &mut [f32], odd: &mut [f32]) {
+    let at = |x: usize| -> f32 {
+        x.checked_sub(pad)
+            .and_then(|i| src.get(i))
+            .copied()
+            .unwrap_or(0.0)
+    };
+    // Interior: whole pairs (2j − pad, 2j + 1 − pad) inside the row, when pad is even the pairs
+    // are the row's own pairs; the edges go through `at`.
+    let first = pad.div_ceil(2);
+    let inner_end = ((src.len() + pad) / 2).min(even.len()).max(first);
+    for j in (0..first).chain(inner_end..even.len()) {
+        even[j] = at(2 * j);
+        odd[j] = at(2 * j + 1);
+    }
+    let start = 2 * first - pad;
+    let pairs = src[start.min(src.len())..].chunks_exact(2);
+    for ((e, o), pair) in even[first..inner_end]
+        .iter_mut()
+        .zip(&mut odd[first..inner_end])
+        .zip(pairs)
+    {
+        *e = pair[0];
+        *o = pair[1];
     }
 }
 
@@ -163,17 +194,7 @@ fn transform_channel(s: &Conv2dShape, plane: &[f32], v: &mut [f32], rows: &mut I
                 continue;
             }
             let src = &plane[y as usize * s.w..(y as usize + 1) * s.w];
-            let at = |x: isize| -> f32 {
-                if x >= 0 && x < s.w as isize {
-                    src[x as usize]
-                } else {
-                    0.0
-                }
-            };
-            for j in 0..=tw {
-                even[j] = at(2 * j as isize - pad);
-                odd[j] = at(2 * j as isize + 1 - pad);
-            }
+            deinterleave(src, s.padding, even, odd);
         }
         let e = &rows.even;
         input_1d([&e[0], &e[1], &e[2], &e[3]], &mut rows.t_even);
@@ -187,14 +208,33 @@ fn transform_channel(s: &Conv2dShape, plane: &[f32], v: &mut [f32], rows: &mut I
             let (Some(v0), Some(v1), Some(v2), Some(v3)) = (next(), next(), next(), next()) else {
                 return;
             };
-            // Tile row (te[t], to[t], te[t+1], to[t+1]) through Bᵀ.
-            for t in 0..tw {
-                v0[t] = te[t] - te[t + 1];
-                v1[t] = to[t] + te[t + 1];
-                v2[t] = te[t + 1] - to[t];
-                v3[t] = to[t] - to[t + 1];
-            }
+            input_columns(v0, v1, v2, v3, te, to);
         }
+    }
+}
+
+/// The column half of the input transform for one tile row: tile `t` is
+/// `(even[t], odd[t], even[t+1], odd[t+1])` through Bᵀ, into `v0..v3[t]`. A function of its
+/// own so the output slices are arguments, which LLVM knows do not alias the inputs: inlined
+/// into the caller this loop stayed scalar.
+#[inline(never)]
+fn input_columns(
+    v0: &mut [f32],
+    v1: &mut [f32],
+    v2: &mut [f32],
+    v3: &mut [f32],
+    even: &[f32],
+    odd: &[f32],
+) {
+    let n = v0.len();
+    let (v1, v2, v3) = (&mut v1[..n], &mut v2[..n], &mut v3[..n]);
+    let (e0, e1) = (&even[..n], &even[1..=n]);
+    let (o0, o1) = (&odd[..n], &odd[1..=n]);
+    for t in 0..n {
+        v0[t] = e0[t] - e1[t];
+        v1[t] = o0[t] + e1[t];
+        v2[t] = e1[t] - o0[t];
+        v3[t] = o0[t] - o1[t];
     }
 }
 
@@ -223,26 +263,46 @@ fn output_channel(
                 plane(12 + col, ty),
             );
             let (lo, hi) = s_buf.split_at_mut(4);
-            let (s0, s1) = (&mut lo[col], &mut hi[col]);
-            for t in 0..tw {
-                s0[t] = m0[t] + m1[t] + m2[t];
-                s1[t] = m1[t] - m2[t] - m3[t];
-            }
+            output_rows(&mut lo[col], &mut hi[col], m0, m1, m2, m3);
         }
         for row in 0..2 {
             let y = 2 * ty + row;
             if y >= oh {
                 break;
             }
-            let dst = &mut out[y * ow..(y + 1) * ow];
             let q = &s_buf[row * 4..row * 4 + 4];
-            for t in 0..tw {
-                dst[2 * t] = q[0][t] + q[1][t] + q[2][t];
-                if 2 * t + 1 < ow {
-                    dst[2 * t + 1] = q[1][t] - q[2][t] - q[3][t];
-                }
-            }
+            output_columns(&mut out[y * ow..(y + 1) * ow], &q[0], &q[1], &q[2], &q[3]);
         }
+    }
+}
+
+/// The row half of the output transform (Aᵀ = [1 1 1 0; 0 1 −1 −1]) over one tile row's
+/// planes. Slices as arguments, so LLVM knows they do not alias and vectorises.
+#[inline(never)]
+fn output_rows(s0: &mut [f32], s1: &mut [f32], m0: &[f32], m1: &[f32], m2: &[f32], m3: &[f32]) {
+    let n = s0.len();
+    let (s1, m0, m1, m2, m3) = (&mut s1[..n], &m0[..n], &m1[..n], &m2[..n], &m3[..n]);
+    for t in 0..n {
+        s0[t] = m0[t] + m1[t] + m2[t];
+        s1[t] = m1[t] - m2[t] - m3[t];
+    }
+}
+
+/// The column half: tile `t`'s two outputs into `dst[2t]` and `dst[2t + 1]` (the last one
+/// dropped when the width is odd).
+#[inline(never)]
+fn output_columns(dst: &mut [f32], q0: &[f32], q1: &[f32], q2: &[f32], q3: &[f32]) {
+    let pairs = dst.len() / 2;
+    let (a, b, c, d) = (&q0[..pairs], &q1[..pairs], &q2[..pairs], &q3[..pairs]);
+    let (body, tail) = dst.split_at_mut(2 * pairs);
+    for t in 0..pairs {
+        body[2 * t] = a[t] + b[t] + c[t];
+        body[2 * t + 1] = b[t] - c[t] - d[t];
+    }
+    if let ([last], Some(x0), Some(x1), Some(x2)) =
+        (tail, q0.get(pairs), q1.get(pairs), q2.get(pairs))
+    {
+        *last = x0 + x1 + x2;
     }
 }
 
