@@ -7,9 +7,9 @@
 //! needs 16 multiplies per 2×2 outputs against im2col's 36: 2.25× fewer. That is what the
 //! UNets' 3×3 convolutions at 32² and 16² spend most of their time on (docs/benchmarks.md).
 //!
-//! Layout, chosen so every transform loop runs over contiguous memory and vectorises:
-//! * `U [16][c_out][c_in]` — the filter transform, from the weights regrouped into nine
-//!   tap planes `[9][c_out·c_in]`;
+//! Layout, chosen so the transform loops run over contiguous memory and vectorise:
+//! * `U [16][c_out][c_in]` — the filter transforms, one pass over the filters; a caller whose
+//!   weights do not change keeps them ([`WinogradWeights`]) instead of redoing them per call;
 //! * `V [c_in][16][P]` — one channel's tiles per parallel task; the GEMM reads plane ξ with a
 //!   row stride of `16·P`. The input rows are first split into even and odd columns, so a tile
 //!   row `(d[2t], d[2t+1], d[2t+2], d[2t+3])` is `(even[t], odd[t], even[t+1], odd[t+1])`;
