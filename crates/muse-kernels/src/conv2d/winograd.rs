@@ -179,10 +179,17 @@ impl InputRows {
     }
 }
 
-/// Transforms one input channel `plane [h][w]` into its 16 tile planes `v [16][P]`.
-fn transform_channel(s: &Conv2dShape, plane: &[f32], v: &mut [f32], rows: &mut InputRows) {
+/// Transforms one input channel `plane [h][w]` into its 16 tile planes: plane ξ of `v` is
+/// `v[ξ·stride..]`, and this image's tiles start at `offset` in it (several images share the
+/// planes, so one GEMM covers them all).
+fn transform_channel(
+    s: &Conv2dShape,
+    plane: &[f32],
+    v: &mut [f32],
+    (offset, stride): (usize, usize),
+    rows: &mut InputRows,
+) {
     let (th, tw) = tiles(s);
-    let p = th * tw;
     let pad = s.padding as isize;
     for ty in 0..th {
         for i in 0..4 {
@@ -202,8 +209,8 @@ fn transform_channel(s: &Conv2dShape, plane: &[f32], v: &mut [f32], rows: &mut I
         input_1d([&o[0], &o[1], &o[2], &o[3]], &mut rows.t_odd);
         for r in 0..4 {
             let (te, to) = (&rows.t_even[r], &rows.t_odd[r]);
-            let base = ty * tw;
-            let mut planes = v.chunks_exact_mut(p).skip(4 * r);
+            let base = offset + ty * tw;
+            let mut planes = v.chunks_exact_mut(stride).skip(4 * r);
             let mut next = || planes.next().map(|pl| &mut pl[base..base + tw]);
             let (Some(v0), Some(v1), Some(v2), Some(v3)) = (next(), next(), next(), next()) else {
                 return;
@@ -238,19 +245,20 @@ fn input_columns(
     }
 }
 
-/// Folds one output channel's 16 tile planes (`m` = all of `M`, channel `k`) into `out [oh][ow]`.
+/// Folds one output channel's 16 tile planes into `out [oh][ow]`: `m` is all of `M`
+/// (`[16][c_out][stride]`), `k` the channel, `offset` where this image's tiles start.
 fn output_channel(
     s: &Conv2dShape,
     m: &[f32],
     k: usize,
+    (offset, stride): (usize, usize),
     out: &mut [f32],
     s_buf: &mut [Vec<f32>; 8],
 ) {
     let (th, tw) = tiles(s);
-    let p = th * tw;
     let (oh, ow) = (s.out_h(), s.out_w());
     let plane = |xi: usize, ty: usize| -> &[f32] {
-        let at = (xi * s.c_out + k) * p + ty * tw;
+        let at = (xi * s.c_out + k) * stride + offset + ty * tw;
         &m[at..at + tw]
     };
     for ty in 0..th {
@@ -330,26 +338,37 @@ pub(super) fn forward(
     };
     let mut out = vec![0f32; s.batch * out_len];
     let (per_task, threads) = split(s.batch);
-    // Few images: each image's transforms and GEMMs are spread over the threads; many: one
-    // image per task, run in one piece (`with_min_len` past the count keeps rayon from splitting).
+    // Few images: each image's transforms and GEMMs are spread over the threads; many: one task
+    // per run of images, in one piece (`with_min_len` past the count keeps rayon from splitting).
     let inner = if threads > 1 { 1 } else { usize::MAX };
+    // A task's images share the tile planes, up to ≈ 1024 tiles: wider GEMMs (16×16 maps have
+    // only 64 tiles an image) and one packing of U_ξ for all of them.
+    let group = (1024 / p).clamp(1, per_task);
     out.par_chunks_mut(per_task * out_len)
         .zip(x.par_chunks(per_task * img_len))
         .for_each(|(outs, imgs)| {
-            with_scratch(c * XI * p, XI * k * p, |v, m| {
-                for (o, img) in outs
-                    .chunks_exact_mut(out_len)
-                    .zip(imgs.chunks_exact(img_len))
-                {
-                    v.par_chunks_mut(XI * p)
-                        .zip(img.par_chunks(s.h * s.w))
+            for (o, img) in outs
+                .chunks_mut(group * out_len)
+                .zip(imgs.chunks(group * img_len))
+            {
+                let n_img = img.len() / img_len;
+                let pt = n_img * p;
+                with_scratch(c * XI * pt, XI * k * pt, |v, m| {
+                    v.par_chunks_mut(XI * pt)
+                        .enumerate()
                         .with_min_len(inner)
                         .for_each_init(
                             || InputRows::new(tw + 1),
-                            |rows, (vc, plane)| transform_channel(s, plane, vc, rows),
+                            |rows, (ci, vc)| {
+                                for i in 0..n_img {
+                                    let at = (i * c + ci) * s.h * s.w;
+                                    let plane = &img[at..at + s.h * s.w];
+                                    transform_channel(s, plane, vc, (i * p, pt), rows);
+                                }
+                            },
                         );
                     let v_ptr = v.as_ptr() as usize;
-                    m.par_chunks_mut(k * p)
+                    m.par_chunks_mut(k * pt)
                         .enumerate()
                         .with_min_len(inner)
                         .for_each(|(xi, dst)| {
@@ -359,14 +378,14 @@ pub(super) fn forward(
                                 col_stride: 1,
                             };
                             let b = MatRef {
-                                ptr: (v_ptr as *const f32).wrapping_add(xi * p),
-                                row_stride: (XI * p) as isize,
+                                ptr: (v_ptr as *const f32).wrapping_add(xi * pt),
+                                row_stride: (XI * pt) as isize,
                                 col_stride: 1,
                             };
-                            // SAFETY: U_ξ is k × c (row stride c) inside u; V_ξ is c × p with row
-                            // stride 16·p inside v, which nothing writes during the GEMMs; dst is
-                            // this task's own k × p block of m.
-                            unsafe { gemm_into(k, p, c, dst.as_mut_ptr(), false, a, b, 1) };
+                            // SAFETY: U_ξ is k × c (row stride c) inside u; V_ξ is c × pt with row
+                            // stride 16·pt inside v, which nothing writes during the GEMMs; dst is
+                            // this task's own k × pt block of m.
+                            unsafe { gemm_into(k, pt, c, dst.as_mut_ptr(), false, a, b, 1) };
                         });
                     let m = &*m;
                     o.par_chunks_mut(out_plane)
@@ -374,10 +393,13 @@ pub(super) fn forward(
                         .with_min_len(inner)
                         .for_each_init(
                             || [0; 8].map(|_| vec![0f32; tw]),
-                            |buf, (kk, dst)| output_channel(s, m, kk, dst, buf),
+                            |buf, (j, dst)| {
+                                let (i, kk) = (j / k, j % k);
+                                output_channel(s, m, kk, (i * p, pt), dst, buf);
+                            },
                         );
-                }
-            });
+                });
+            }
         });
     out
 }
