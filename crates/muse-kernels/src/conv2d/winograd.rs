@@ -10,9 +10,11 @@
 //! Layout, chosen so the transform loops run over contiguous memory and vectorise:
 //! * `U [16][c_out][c_in]` — the filter transforms, one pass over the filters; a caller whose
 //!   weights do not change keeps them ([`WinogradWeights`]) instead of redoing them per call;
-//! * `V [c_in][16][P]` — one channel's tiles per parallel task; the GEMM reads plane ξ with a
-//!   row stride of `16·P`. The input rows are first split into even and odd columns, so a tile
-//!   row `(d[2t], d[2t+1], d[2t+2], d[2t+3])` is `(even[t], odd[t], even[t+1], odd[t+1])`;
+//! * `V [c_in][16][P]` — one channel's tiles per parallel task, `P` covering all the images a
+//!   task holds (up to ≈ 1024 tiles, so 16×16 maps still give wide GEMMs); the GEMM reads
+//!   plane ξ with a row stride of `16·P`. The input rows are first split into even and odd
+//!   columns, so a tile row `(d[2t], d[2t+1], d[2t+2], d[2t+3])` is
+//!   `(even[t], odd[t], even[t+1], odd[t+1])`;
 //! * `M [16][c_out][P]`, folded back by the output transform one output channel per task.
 //!
 //! F(2, 3) is the variant with small, exact coefficients (0, ±1, ½), so its rounding error stays
