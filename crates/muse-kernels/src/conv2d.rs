@@ -320,7 +320,10 @@ pub fn conv2d_forward_with(
     pre: Option<&WinogradWeights>,
 ) -> Result<Vec<f32>, KernelError> {
     s.check(x.len(), weight.len(), None)?;
-    if winograd::applies(s) {
+    // Without transforms kept from an earlier call, a batch below 4 spends more on transforming
+    // the weights than the Winograd products save (docs/benchmarks.md): im2col instead.
+    let fits = pre.is_some_and(|w| w.fits(s));
+    if winograd::applies(s) && (fits || s.batch >= 4) {
         return Ok(winograd::forward(s, x, weight, pre));
     }
     let (k, n) = (s.k(), s.n());
@@ -564,8 +567,16 @@ mod tests {
         for (i, s) in shapes().into_iter().enumerate() {
             let x = pseudo_random(s.input_len(), i as u32 + 1);
             let w = pseudo_random(s.weight_len(), i as u32 + 100);
+            let want = direct(&s, &x, &w);
             let got = conv2d_forward(&s, &x, &w).unwrap();
-            assert!(max_diff(&got, &direct(&s, &x, &w)) < 1e-5, "{s:?}");
+            assert!(max_diff(&got, &want) < 1e-5, "{s:?}");
+            // With the filter transforms computed beforehand (the inference path), Winograd
+            // runs at every batch size.
+            if s.kh == 3 && s.kw == 3 {
+                let pre = WinogradWeights::new(s.c_out, s.c_in, &w).unwrap();
+                let got = conv2d_forward_with(&s, &x, &w, Some(&pre)).unwrap();
+                assert!(max_diff(&got, &want) < 1e-5, "{s:?} with transforms");
+            }
         }
     }
 

@@ -9,7 +9,41 @@ use candle_core::{CpuStorage, CustomOp2, CustomOp3, Device, Layout, Result, Shap
 use muse_kernels::conv2d::{
     Conv2dShape, WinogradWeights, conv2d_backward, conv2d_forward_with, winograd_applies,
 };
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
+
+/// The most bytes all [`WinogradCache`]s of a process hold together: 1 GiB.
+pub const WINOGRAD_CACHE_BUDGET: usize = 1 << 30;
+
+/// Bytes held by all live [`WinogradCache`]s.
+static WINOGRAD_CACHED: AtomicUsize = AtomicUsize::new(0);
+
+/// A share of [`WINOGRAD_CACHE_BUDGET`], given back when dropped.
+struct Reserved(usize);
+
+impl Reserved {
+    fn take(bytes: usize) -> Option<Self> {
+        // Add first, then check: two threads cannot both pass on the same remainder.
+        let before = WINOGRAD_CACHED.fetch_add(bytes, Ordering::Relaxed);
+        if before + bytes > WINOGRAD_CACHE_BUDGET {
+            WINOGRAD_CACHED.fetch_sub(bytes, Ordering::Relaxed);
+            return None;
+        }
+        Some(Self(bytes))
+    }
+}
+
+impl Drop for Reserved {
+    fn drop(&mut self) {
+        WINOGRAD_CACHED.fetch_sub(self.0, Ordering::Relaxed);
+    }
+}
+
+/// Filled contents of a [`WinogradCache`].
+struct Held {
+    weights: Arc<WinogradWeights>,
+    _reserved: Reserved,
+}
 
 struct Conv2dOp {
     stride: usize,
@@ -144,13 +178,16 @@ impl CustomOp3 for Conv2dOp {
 /// The Winograd filter transforms of one layer's weight, computed on the first call that takes
 /// the Winograd path and reused after: 16/9 of the weight's size in memory, for layers whose
 /// output is at least 16×16. Weights that are `Var`s (training) change between calls and are
-/// never cached.
+/// never cached. All caches of a process together hold at most [`WINOGRAD_CACHE_BUDGET`] bytes
+/// (the ddpm-cifar10-32 UNet needs ≈ 71 MB; a Stable Diffusion UNet in f32 would want several
+/// GB): layers past the budget run uncached — im2col at batches below 4. A dropped model gives
+/// its share back.
 #[derive(Clone, Default)]
-pub struct WinogradCache(Arc<OnceLock<Arc<WinogradWeights>>>);
+pub struct WinogradCache(Arc<OnceLock<Held>>);
 
 impl std::fmt::Debug for WinogradCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "WinogradCache({:?})", self.0.get())
+        write!(f, "WinogradCache({:?})", self.0.get().map(|h| &h.weights))
     }
 }
 
@@ -174,12 +211,21 @@ impl WinogradCache {
         if !winograd_applies(&s) {
             return Ok(None);
         }
-        if let Some(w) = self.0.get() {
-            return Ok(Some(w.clone()));
+        if let Some(held) = self.0.get() {
+            return Ok(Some(held.weights.clone()));
         }
+        let Some(reserved) = Reserved::take(s.c_out * s.c_in * 16 * std::mem::size_of::<f32>())
+        else {
+            return Ok(None);
+        };
         let values = weight.flatten_all()?.to_vec1::<f32>()?;
-        let w = Arc::new(WinogradWeights::new(s.c_out, s.c_in, &values).map_err(kernel_err)?);
-        Ok(Some(self.0.get_or_init(|| w).clone()))
+        let held = Held {
+            weights: Arc::new(WinogradWeights::new(s.c_out, s.c_in, &values).map_err(kernel_err)?),
+            _reserved: reserved,
+        };
+        // When another thread filled the cache first, `held` is dropped here and its share of
+        // the budget given back.
+        Ok(Some(self.0.get_or_init(|| held).weights.clone()))
     }
 }
 
@@ -297,6 +343,40 @@ mod tests {
             };
             assert!(max_diff(a, c) < 1e-4);
         }
+        Ok(())
+    }
+
+    #[test]
+    fn winograd_cache_fills_for_fixed_weights_only_and_changes_nothing() -> Result<()> {
+        let dev = Device::Cpu;
+        // 16 channels at 16×16: the Winograd path.
+        let x = Var::from_tensor(&Tensor::randn(0f32, 1.0, (1, 16, 16, 16), &dev)?)?;
+        let w = Tensor::randn(0f32, 0.2, (16, 16, 3, 3), &dev)?;
+        let b = Tensor::randn(0f32, 1.0, 16, &dev)?;
+        let reference = x
+            .as_tensor()
+            .conv2d(&w, 1, 1, 1, 1)?
+            .broadcast_add(&b.reshape((1, 16, 1, 1))?)?;
+        let cache = WinogradCache::default();
+        for _ in 0..2 {
+            let y = conv2d_bias(&x, &w, Some(&b), 1, 1, Some(&cache))?;
+            assert!(max_diff(&y, &reference) < 1e-4);
+            assert!(cache.0.get().is_some(), "fixed weights are cached");
+        }
+        // The input gradient still flows through the cached path.
+        let probe = Tensor::randn(0f32, 1.0, reference.shape(), &dev)?;
+        let y = conv2d_bias(&x, &w, Some(&b), 1, 1, Some(&cache))?;
+        let g = y.mul(&probe)?.sum_all()?.backward()?;
+        let g_ref = reference.mul(&probe)?.sum_all()?.backward()?;
+        let (Some(a), Some(c)) = (g.get(&x), g_ref.get(&x)) else {
+            candle_core::bail!("missing input gradient");
+        };
+        assert!(max_diff(a, c) < 1e-3);
+        // A Var weight changes between steps: never cached.
+        let var = Var::from_tensor(&w)?;
+        let fresh = WinogradCache::default();
+        conv2d_bias(&x, &var, Some(&b), 1, 1, Some(&fresh))?;
+        assert!(fresh.0.get().is_none());
         Ok(())
     }
 }

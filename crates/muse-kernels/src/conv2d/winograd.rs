@@ -94,6 +94,11 @@ impl std::fmt::Debug for WinogradWeights {
 }
 
 impl WinogradWeights {
+    /// Bytes held by the transforms.
+    pub fn bytes(&self) -> usize {
+        self.u.len() * std::mem::size_of::<f32>()
+    }
+
     /// Transforms OIHW 3×3 weights `[c_out, c_in, 3, 3]`.
     ///
     /// # Errors
@@ -112,7 +117,7 @@ impl WinogradWeights {
         })
     }
 
-    fn fits(&self, s: &Conv2dShape) -> bool {
+    pub(super) fn fits(&self, s: &Conv2dShape) -> bool {
         self.c_out == s.c_out && self.c_in == s.c_in && s.kh == 3 && s.kw == 3
     }
 }
