@@ -277,32 +277,23 @@ mod tests {
         let p = prior(1, 0.05);
         assert!(p.project(&[1.0, 0.0]).is_err());
         let cfg = p.config().clone();
-        assert!(CaptionPrior::new(cfg.clone(), vec![1.0; 8], 3).is_err());
-        assert!(
-            CaptionPrior::new(
-                CaptionPriorConfig {
-                    top_k: 0,
-                    ..cfg.clone()
-                },
-                vec![1.0; 9],
-                3
-            )
-            .is_err()
-        );
-        assert!(
-            CaptionPrior::new(
-                CaptionPriorConfig {
-                    temperature: 0.0,
-                    ..cfg.clone()
-                },
-                vec![1.0; 9],
-                3
-            )
-            .is_err()
-        );
+        let rejects = |config: CaptionPriorConfig, rows: Vec<f32>| {
+            CaptionPrior::new(config, rows, 3).is_err()
+        };
+        assert!(rejects(cfg.clone(), vec![1.0; 8]));
+        let k0 = CaptionPriorConfig {
+            top_k: 0,
+            ..cfg.clone()
+        };
+        assert!(rejects(k0, vec![1.0; 9]));
+        let cold = CaptionPriorConfig {
+            temperature: 0.0,
+            ..cfg.clone()
+        };
+        assert!(rejects(cold, vec![1.0; 9]));
         let mut zero_row = vec![1.0; 9];
         zero_row[3..6].fill(0.0);
-        assert!(CaptionPrior::new(cfg, zero_row, 3).is_err());
+        assert!(rejects(cfg, zero_row));
     }
 
     #[test]

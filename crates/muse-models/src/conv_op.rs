@@ -52,25 +52,30 @@ struct Conv2dOp {
     winograd: Option<Arc<WinogradWeights>>,
 }
 
+/// The kernel's geometry for input dims `x` and weight dims `w`.
+fn geometry(x: &[usize], w: &[usize], stride: usize, padding: usize) -> Result<Conv2dShape> {
+    let (&[batch, c_in, h, wd], &[c_out, w_in, kh, kw]) = (x, w) else {
+        candle_core::bail!("conv2d: expected 4-d input and weight, got {x:?} and {w:?}");
+    };
+    if c_in != w_in {
+        candle_core::bail!("conv2d: input has {c_in} channels, weight expects {w_in}");
+    }
+    Ok(Conv2dShape {
+        batch,
+        c_in,
+        h,
+        w: wd,
+        c_out,
+        kh,
+        kw,
+        stride,
+        padding,
+    })
+}
+
 impl Conv2dOp {
     fn geometry(&self, x: &[usize], w: &[usize]) -> Result<Conv2dShape> {
-        let (&[batch, c_in, h, wd], &[c_out, w_in, kh, kw]) = (x, w) else {
-            candle_core::bail!("conv2d: expected 4-d input and weight, got {x:?} and {w:?}");
-        };
-        if c_in != w_in {
-            candle_core::bail!("conv2d: input has {c_in} channels, weight expects {w_in}");
-        }
-        Ok(Conv2dShape {
-            batch,
-            c_in,
-            h,
-            w: wd,
-            c_out,
-            kh,
-            kw,
-            stride: self.stride,
-            padding: self.padding,
-        })
+        geometry(x, w, self.stride, self.padding)
     }
 }
 
@@ -179,9 +184,9 @@ impl CustomOp3 for Conv2dOp {
 /// the Winograd path and reused after: 16/9 of the weight's size in memory, for layers whose
 /// output is at least 16×16. Weights that are `Var`s (training) change between calls and are
 /// never cached. All caches of a process together hold at most [`WINOGRAD_CACHE_BUDGET`] bytes
-/// (the ddpm-cifar10-32 UNet needs ≈ 71 MB; a Stable Diffusion UNet in f32 would want several
-/// GB): layers past the budget run uncached — im2col at batches below 4. A dropped model gives
-/// its share back.
+/// (the ddpm-cifar10-32 UNet needs ≈ 73 MB, counted from its layer shapes; a Stable Diffusion
+/// UNet in f32 would want several GB, by its size): layers past the budget run uncached —
+/// im2col at batches below 4. A dropped model gives its share back.
 #[derive(Clone, Default)]
 pub struct WinogradCache(Arc<OnceLock<Held>>);
 
@@ -202,12 +207,7 @@ impl WinogradCache {
         if weight.is_variable() {
             return Ok(None);
         }
-        let s = Conv2dOp {
-            stride,
-            padding,
-            winograd: None,
-        }
-        .geometry(x.dims(), weight.dims())?;
+        let s = geometry(x.dims(), weight.dims(), stride, padding)?;
         if !winograd_applies(&s) {
             return Ok(None);
         }
