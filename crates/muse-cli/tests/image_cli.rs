@@ -201,7 +201,7 @@ fn default_trained_model_makes_an_image_and_refuses_a_harmful_prompt() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["steps"], 25, "the model's default steps: {v}");
-    assert_eq!(v["guidance"], 2.0, "the model's default guidance: {v}");
+    assert_eq!(v["guidance"], 4.0, "the model's default guidance: {v}");
     assert_eq!(v["guidance_max_timestep"], 500.0, "{v}");
     // "a pullover" is itself a training caption: the caption prior maps it to itself.
     assert_eq!(v["mapped_caption"]["caption"], "a pullover", "{v}");
@@ -209,8 +209,29 @@ fn default_trained_model_makes_an_image_and_refuses_a_harmful_prompt() {
         v["mapped_caption"]["similarity"].as_f64().unwrap() > 0.999,
         "{v}"
     );
+    assert_eq!(v["use_clipped_model_output"], true, "{v}");
     let img = image::open(&out).unwrap();
     assert_eq!((img.width(), img.height()), (28, 28));
+    // The flag overrides the model's default and reaches the sampler: the same seed ends
+    // elsewhere when ε is not re-derived from the clipped x̂₀.
+    let plain = tmp.path().join("plain.png");
+    let o = muse(&[
+        "image",
+        "a pullover",
+        "--clipped-model-output",
+        "false",
+        "--json",
+        "-o",
+        plain.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["use_clipped_model_output"], false, "{v}");
+    assert_ne!(
+        image::open(&plain).unwrap().to_luma8().into_raw(),
+        img.to_luma8().into_raw(),
+        "--clipped-model-output false changed nothing"
+    );
     // Not blank: a garment has both dark background and bright fabric.
     let luma = img.to_luma8();
     let (lo, hi) = luma

@@ -105,6 +105,9 @@ pub struct GenerateRequest {
     pub latents: Option<Tensor>,
     /// DDIM η.
     pub eta: f64,
+    /// DDIM: re-derive ε from the clipped x̂₀ (diffusers' `use_clipped_model_output`; see
+    /// [`DdimScheduler::with_clipped_model_output`]). Other schedulers ignore it.
+    pub use_clipped_model_output: bool,
 }
 
 impl Default for GenerateRequest {
@@ -121,6 +124,7 @@ impl Default for GenerateRequest {
             size: None,
             latents: None,
             eta: 0.0,
+            use_clipped_model_output: false,
         }
     }
 }
@@ -349,7 +353,10 @@ impl ImagePipeline {
         }
         let kind = self.scheduler_kind(req);
         let mut scheduler: Box<dyn Scheduler> = if kind == SchedulerKind::Ddim {
-            Box::new(DdimScheduler::new(&self.scheduler_config, req.eta)?)
+            Box::new(
+                DdimScheduler::new(&self.scheduler_config, req.eta)?
+                    .with_clipped_model_output(req.use_clipped_model_output),
+            )
         } else {
             kind.build(&self.scheduler_config)?
         };

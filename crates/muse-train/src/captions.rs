@@ -158,6 +158,86 @@ const FASHION_EVAL: [&[&str]; 10] = [
     &["a leather boot", "winter boots", "short boots with a heel"],
 ];
 
+/// Validation phrasings per Fashion-MNIST class: neither training captions nor held-out prompts.
+/// Sampling settings (guidance, interval, sampler) are chosen on these, so that the held-out set
+/// is measured once, with settings it did not select.
+const FASHION_VALIDATION: [&[&str]; 10] = [
+    &[
+        "a basic white tee",
+        "graphic t-shirt with a print",
+        "sleeveless vest top",
+        "a cotton top for summer",
+    ],
+    &[
+        "denim jeans",
+        "chinos",
+        "a pair of sweatpants",
+        "cargo trousers",
+    ],
+    &[
+        "a turtleneck sweater",
+        "a fleece sweatshirt",
+        "a cable-knit jumper",
+        "a crewneck pullover",
+    ],
+    &[
+        "a maxi dress",
+        "a cocktail dress",
+        "a wedding dress",
+        "a little black dress",
+    ],
+    &[
+        "a trench coat",
+        "a raincoat",
+        "a puffer jacket",
+        "a wool coat",
+    ],
+    &[
+        "gladiator sandals",
+        "a slipper with a strap",
+        "thong sandals for the beach",
+        "strappy sandals",
+    ],
+    &[
+        "a dress shirt",
+        "an oxford shirt",
+        "a plaid shirt",
+        "a checked blouse",
+    ],
+    &[
+        "tennis shoes",
+        "a basketball shoe",
+        "trainers for the gym",
+        "a high-top sneaker",
+    ],
+    &[
+        "a backpack",
+        "a handbag with a strap",
+        "a leather satchel",
+        "a shopping bag",
+    ],
+    &[
+        "chelsea boots",
+        "hiking boots",
+        "a suede ankle boot",
+        "cowboy boots",
+    ],
+];
+
+/// Validation phrasings per digit.
+const DIGIT_VALIDATION: [&[&str]; 10] = [
+    &["digit zero", "a 0 drawn with a pen"],
+    &["digit one", "a 1 drawn with a pen"],
+    &["digit two", "a 2 drawn with a pen"],
+    &["digit three", "a 3 drawn with a pen"],
+    &["digit four", "a 4 drawn with a pen"],
+    &["digit five", "a 5 drawn with a pen"],
+    &["digit six", "a 6 drawn with a pen"],
+    &["digit seven", "a 7 drawn with a pen"],
+    &["digit eight", "an 8 drawn with a pen"],
+    &["digit nine", "a 9 drawn with a pen"],
+];
+
 /// Held-out phrasings per digit.
 const DIGIT_EVAL: [&[&str]; 10] = [
     &["the number 0", "zero written by hand", "numeral 0"],
@@ -205,17 +285,28 @@ pub fn training_captions(source: &DataSource, classes: &[String]) -> Vec<Vec<Str
 
 /// Held-out evaluation prompts per class (built-in datasets only).
 pub fn evaluation_prompts(source: &DataSource) -> Option<Vec<Vec<String>>> {
-    let table: &[&[&str]; 10] = match source {
-        DataSource::FashionMnist => &FASHION_EVAL,
-        DataSource::Mnist => &DIGIT_EVAL,
-        DataSource::Folder(_) => return None,
-    };
-    Some(
-        table
-            .iter()
-            .map(|p| p.iter().map(|s| s.to_string()).collect())
-            .collect(),
-    )
+    match source {
+        DataSource::FashionMnist => Some(owned(&FASHION_EVAL)),
+        DataSource::Mnist => Some(owned(&DIGIT_EVAL)),
+        DataSource::Folder(_) => None,
+    }
+}
+
+/// Validation prompts per class (built-in datasets only): unseen phrasings, disjoint from the
+/// held-out ones, on which sampling settings are chosen.
+pub fn validation_prompts(source: &DataSource) -> Option<Vec<Vec<String>>> {
+    match source {
+        DataSource::FashionMnist => Some(owned(&FASHION_VALIDATION)),
+        DataSource::Mnist => Some(owned(&DIGIT_VALIDATION)),
+        DataSource::Folder(_) => None,
+    }
+}
+
+fn owned(table: &[&[&str]; 10]) -> Vec<Vec<String>> {
+    table
+        .iter()
+        .map(|p| p.iter().map(|s| s.to_string()).collect())
+        .collect()
 }
 
 #[cfg(test)]
@@ -223,16 +314,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn evaluation_prompts_are_never_training_captions() {
+    fn evaluation_and_validation_prompts_are_disjoint_from_training_and_each_other() {
         for source in [DataSource::FashionMnist, DataSource::Mnist] {
             let train: std::collections::HashSet<String> = training_captions(&source, &[])
                 .into_iter()
                 .flatten()
                 .collect();
             let eval = evaluation_prompts(&source).unwrap();
+            let validation = validation_prompts(&source).unwrap();
             assert_eq!(eval.len(), 10);
+            assert_eq!(validation.len(), 10);
+            let eval_set: std::collections::HashSet<&String> = eval.iter().flatten().collect();
             for p in eval.iter().flatten() {
                 assert!(!train.contains(p), "{p:?} is a training caption");
+            }
+            for p in validation.iter().flatten() {
+                assert!(!train.contains(p), "{p:?} is a training caption");
+                assert!(!eval_set.contains(p), "{p:?} is a held-out prompt");
             }
         }
     }

@@ -12,6 +12,7 @@
 use std::time::Instant;
 
 use muse_diffusion::pipeline::{GenerateRequest, ImagePipeline};
+use muse_diffusion::schedulers::SchedulerKind;
 
 use crate::classifier::{Classifier, FEATURE_DIM};
 use crate::data::ImageSet;
@@ -29,6 +30,10 @@ pub struct EvalOptions {
     pub guidances: Vec<f64>,
     /// Guidance only at timesteps ≤ this (`None`: every step).
     pub guidance_max_timestep: Option<f64>,
+    /// Sampler (`None`: the model folder's scheduler).
+    pub scheduler: Option<SchedulerKind>,
+    /// DDIM: re-derive ε from the clipped x̂₀.
+    pub use_clipped_model_output: bool,
     pub seed: u64,
 }
 
@@ -54,6 +59,9 @@ pub struct EvalReport {
     pub classes: Vec<String>,
     pub prompts: Vec<Vec<String>>,
     pub steps: usize,
+    /// The sampler's CLI name (`None`: the model folder's scheduler).
+    pub scheduler: Option<String>,
+    pub use_clipped_model_output: bool,
     pub guidance_max_timestep: Option<f64>,
     pub classifier_test_accuracy: f64,
     /// Fréchet distance between two halves of the real test set: the floor of the measure.
@@ -105,6 +113,8 @@ pub fn generate(
                 steps: opts.steps,
                 guidance,
                 guidance_max_timestep: opts.guidance_max_timestep,
+                scheduler: opts.scheduler,
+                use_clipped_model_output: opts.use_clipped_model_output,
                 seed: opts.seed.wrapping_add((class * 1000 + k) as u64),
                 n,
                 ..Default::default()
@@ -217,6 +227,8 @@ pub fn evaluate(
         classes: classifier.classes.clone(),
         prompts: prompts.to_vec(),
         steps: opts.steps,
+        scheduler: opts.scheduler.map(|k| k.name().to_string()),
+        use_clipped_model_output: opts.use_clipped_model_output,
         guidance_max_timestep: opts.guidance_max_timestep,
         classifier_test_accuracy: test_accuracy,
         frechet_real_halves,

@@ -75,6 +75,7 @@ impl muse_engine::ImageMaker for CliImageMaker {
                 steps: defaults.steps,
                 guidance: defaults.guidance,
                 guidance_max_timestep: defaults.guidance_max_timestep,
+                use_clipped_model_output: defaults.use_clipped_model_output,
                 seed,
                 ..Default::default()
             };

@@ -32,6 +32,11 @@ pub struct Args {
     /// `muse.default_guidance_max_timestep`, else every step).
     #[arg(long)]
     pub guidance_max_timestep: Option<f64>,
+    /// DDIM: re-derive ε from the clipped x̂₀ (diffusers' `use_clipped_model_output`), true or
+    /// false; keeps guided pixel-space samples from saturating (default: the model's
+    /// `muse.default_use_clipped_model_output`, else false).
+    #[arg(long)]
+    pub clipped_model_output: Option<bool>,
     /// What the image should not show (classifier-free guidance's unconditional prompt).
     #[arg(long)]
     pub negative_prompt: Option<String>,
@@ -188,6 +193,7 @@ pub(crate) struct ModelDefaults {
     pub steps: usize,
     pub guidance: f64,
     pub guidance_max_timestep: Option<f64>,
+    pub use_clipped_model_output: bool,
 }
 
 pub(crate) fn model_defaults(dir: &Path) -> ModelDefaults {
@@ -202,6 +208,9 @@ pub(crate) fn model_defaults(dir: &Path) -> ModelDefaults {
             .map_or(50, |s| s as usize),
         guidance: number("default_guidance").unwrap_or(7.5),
         guidance_max_timestep: number("default_guidance_max_timestep"),
+        use_clipped_model_output: muse
+            .and_then(|m| m["default_use_clipped_model_output"].as_bool())
+            .unwrap_or(false),
     }
 }
 
@@ -248,6 +257,9 @@ pub fn run(a: Args) -> Result<()> {
         size,
         latents,
         eta: 0.0,
+        use_clipped_model_output: a
+            .clipped_model_output
+            .unwrap_or(defaults.use_clipped_model_output),
     };
     let bar = std::io::stderr().is_terminal().then(|| {
         let b = indicatif::ProgressBar::new(steps as u64);
@@ -317,6 +329,7 @@ pub fn run(a: Args) -> Result<()> {
             "scheduler": out.scheduler.name(),
             "guidance": req.guidance,
             "guidance_max_timestep": req.guidance_max_timestep,
+            "use_clipped_model_output": req.use_clipped_model_output,
             "mapped_caption": mapped.map(|(caption, similarity)| serde_json::json!({"caption": caption, "similarity": similarity})),
             "timings": {"unet_ms_per_step": out.unet_ms_per_step, "total_ms": out.total_ms},
             "safety": if nsfw.is_some() { serde_json::json!(screening) } else { serde_json::json!("nsfw model not installed: images not screened") },

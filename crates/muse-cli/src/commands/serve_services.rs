@@ -28,6 +28,7 @@ pub struct ServedImages {
     steps: usize,
     guidance: f64,
     guidance_max_timestep: Option<f64>,
+    use_clipped_model_output: bool,
     filters: FilterChain,
     nsfw: Option<NsfwImageFilter>,
 }
@@ -41,6 +42,7 @@ impl ServedImages {
             steps: defaults.steps,
             guidance: defaults.guidance,
             guidance_max_timestep: defaults.guidance_max_timestep,
+            use_clipped_model_output: defaults.use_clipped_model_output,
             filters: FilterChain::from_config(safety)?,
             nsfw: NsfwImageFilter::from_config(&safety.image)?,
         })
@@ -90,6 +92,7 @@ impl ImageService for ServedImages {
             steps: job.steps.unwrap_or(self.steps),
             guidance: job.guidance.unwrap_or(self.guidance),
             guidance_max_timestep: self.guidance_max_timestep,
+            use_clipped_model_output: self.use_clipped_model_output,
             seed: job.seed,
             n: job.n,
             ..Default::default()

@@ -44,9 +44,16 @@ struct EvaluateArgs {
     /// Images per class and guidance scale.
     #[arg(long, default_value_t = 50)]
     per_class: usize,
-    /// Denoising steps (DDIM).
+    /// Denoising steps.
     #[arg(long, default_value_t = 25)]
     steps: usize,
+    /// Sampler: ddpm, ddim, euler-a, dpmpp-2m (default: the model folder's).
+    #[arg(long)]
+    scheduler: Option<String>,
+    /// DDIM: re-derive ε from the clipped x̂₀, true or false (default: the model's
+    /// `muse.default_use_clipped_model_output`, else false).
+    #[arg(long)]
+    clipped_model_output: Option<bool>,
     /// Guidance scales, e.g. 1,3 (1 = no guidance).
     #[arg(long, value_delimiter = ',', default_value = "1,3")]
     guidance: Vec<f64>,
@@ -60,8 +67,10 @@ struct EvaluateArgs {
     #[arg(long)]
     grid: Option<PathBuf>,
     /// Which prompts to generate from: `held-out` (phrasings never seen in training; the
-    /// honest measure) or `training` (the training captions themselves, to separate how well
-    /// the model draws a class from how well unseen phrasings reach it).
+    /// honest measure), `validation` (a second set of unseen phrasings, for choosing sampling
+    /// settings without touching the held-out set) or `training` (the training captions
+    /// themselves, to separate how well the model draws a class from how well unseen phrasings
+    /// reach it).
     #[arg(long, value_enum, default_value_t = PromptSet::HeldOut)]
     prompts: PromptSet,
     /// Condition on the prompts' own embeddings, skipping the model's caption prior
@@ -76,6 +85,7 @@ struct EvaluateArgs {
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 enum PromptSet {
     HeldOut,
+    Validation,
     Training,
 }
 
@@ -266,6 +276,11 @@ fn classifier(a: ClassifierArgs) -> Result<()> {
 }
 
 fn evaluate(a: EvaluateArgs) -> Result<()> {
+    let scheduler = a
+        .scheduler
+        .as_deref()
+        .map(muse_diffusion::schedulers::SchedulerKind::from_name)
+        .transpose()?;
     let device = candle_core::Device::Cpu;
     let pipe = crate::commands::image::load_pipeline(&a.model, &device, !a.no_caption_prior)?;
     let index: serde_json::Value = serde_json::from_slice(
@@ -284,6 +299,8 @@ fn evaluate(a: EvaluateArgs) -> Result<()> {
                 anyhow::anyhow!("no held-out evaluation prompts for dataset {dataset}")
             })?
         }
+        PromptSet::Validation => muse_train::captions::validation_prompts(&source)
+            .ok_or_else(|| anyhow::anyhow!("no validation prompts for dataset {dataset}"))?,
         PromptSet::Training => {
             muse_train::captions::training_captions(&source, &classifier.classes)
         }
@@ -296,6 +313,10 @@ fn evaluate(a: EvaluateArgs) -> Result<()> {
         guidance_max_timestep: a
             .guidance_max_timestep
             .or(crate::commands::image::model_defaults(&a.model).guidance_max_timestep),
+        scheduler,
+        use_clipped_model_output: a
+            .clipped_model_output
+            .unwrap_or(crate::commands::image::model_defaults(&a.model).use_clipped_model_output),
         seed: a.seed,
     };
     let pb = bar(prompts.len() * a.per_class * a.guidance.len());
