@@ -160,14 +160,22 @@ impl CaptionPrior {
         &self.config
     }
 
-    /// The index and cosine similarity of the caption nearest to `v`, or `None` for a zero (or
-    /// wrongly sized) vector.
+    /// The index and cosine similarity of the caption nearest to `v`, or `None` for a zero,
+    /// non-finite or wrongly sized vector.
     pub fn nearest(&self, v: &[f32]) -> Option<(usize, f32)> {
-        self.ranked(v)?.into_iter().next()
+        // A linear scan; on ties the first caption wins, as in `project`'s stable ranking.
+        self.similarities(v)?
+            .into_iter()
+            .enumerate()
+            .fold(None, |best, (i, s)| match best {
+                Some((_, b)) if s.total_cmp(&b).is_le() => best,
+                _ => Some((i, s)),
+            })
     }
 
-    /// Cosine similarities to every caption, best first.
-    fn ranked(&self, v: &[f32]) -> Option<Vec<(usize, f32)>> {
+    /// Cosine similarities to every caption, in caption order; `None` for a zero, non-finite
+    /// or wrongly sized vector.
+    fn similarities(&self, v: &[f32]) -> Option<Vec<f32>> {
         if v.len() != self.dim {
             return None;
         }
@@ -175,12 +183,17 @@ impl CaptionPrior {
         if !(norm > 0.0 && norm.is_finite()) {
             return None;
         }
-        let mut sims: Vec<(usize, f32)> = self
-            .rows
-            .chunks_exact(self.dim)
-            .map(|row| row.iter().zip(v).map(|(a, b)| a * b).sum::<f32>() / norm)
-            .enumerate()
-            .collect();
+        Some(
+            self.rows
+                .chunks_exact(self.dim)
+                .map(|row| row.iter().zip(v).map(|(a, b)| a * b).sum::<f32>() / norm)
+                .collect(),
+        )
+    }
+
+    /// Cosine similarities to every caption, best first.
+    fn ranked(&self, v: &[f32]) -> Option<Vec<(usize, f32)>> {
+        let mut sims: Vec<(usize, f32)> = self.similarities(v)?.into_iter().enumerate().collect();
         sims.sort_by(|a, b| b.1.total_cmp(&a.1));
         Some(sims)
     }
@@ -250,6 +263,11 @@ mod tests {
         assert_close(&p.project(&[0.9, 0.3, 0.2]).unwrap(), &[1.0, 0.0, 0.0]);
         assert_close(&p.project(&[0.1, 0.5, -0.3]).unwrap(), &[0.0, 1.0, 0.0]);
         assert_eq!(p.nearest(&[-3.0, 1.0, 0.0]).map(|n| n.0), Some(2));
+        // A tie between east and north: `nearest` and the projection pick the same caption.
+        let tie = [1.0f32, 1.0, 0.0];
+        assert_eq!(p.nearest(&tie).map(|n| n.0), Some(0));
+        assert_close(&p.project(&tie).unwrap(), &[1.0, 0.0, 0.0]);
+        assert_eq!(p.nearest(&[0.0; 3]), None);
     }
 
     #[test]

@@ -36,6 +36,11 @@ pub trait TextConditioner: Send + Sync {
     fn mapped_caption(&self, _text: &str) -> Result<Option<(String, f32)>> {
         Ok(None)
     }
+
+    /// Whether prompts pass through a caption prior before they reach the UNet.
+    fn has_caption_prior(&self) -> bool {
+        false
+    }
 }
 
 /// Turns latents into images in [-1, 1] (the AutoencoderKL decoder).

@@ -56,27 +56,49 @@ impl TextConditioner for SentenceConditioner {
     fn encode(&self, texts: &[String]) -> Result<Tensor> {
         let dim = self.embedder.dim();
         let mut rows = vec![0f32; texts.len() * dim];
-        let non_empty: Vec<(usize, &str)> = texts
-            .iter()
-            .enumerate()
-            .filter(|(_, t)| !t.trim().is_empty())
-            .map(|(i, t)| (i, t.as_str()))
-            .collect();
-        if !non_empty.is_empty() {
-            let refs: Vec<&str> = non_empty.iter().map(|(_, t)| *t).collect();
+        // A pipeline asks for the same prompt once per image: embed each distinct text once.
+        let mut distinct: Vec<&str> = Vec::new();
+        let mut which: Vec<Option<usize>> = Vec::with_capacity(texts.len());
+        for t in texts {
+            if t.trim().is_empty() {
+                which.push(None);
+                continue;
+            }
+            let k = match distinct.iter().position(|d| *d == t.as_str()) {
+                Some(k) => k,
+                None => {
+                    distinct.push(t);
+                    distinct.len() - 1
+                }
+            };
+            which.push(Some(k));
+        }
+        if !distinct.is_empty() {
             let e = self
                 .embedder
-                .embed(&refs)
+                .embed(&distinct)
                 .map_err(|e| DiffusionError::input(format!("embedding the prompt: {e}")))?;
-            for ((i, _), v) in non_empty.iter().zip(&e.vectors) {
-                let row = &mut rows[i * dim..(i + 1) * dim];
-                match &self.prior {
-                    Some(p) => row.copy_from_slice(&p.project(v)?),
-                    None => row.copy_from_slice(v),
-                }
+            let mapped: Vec<Vec<f32>> = e
+                .vectors
+                .iter()
+                .map(|v| match &self.prior {
+                    Some(p) => p.project(v),
+                    None => Ok(v.clone()),
+                })
+                .collect::<Result<_>>()?;
+            let placed = which
+                .iter()
+                .enumerate()
+                .filter_map(|(i, k)| Some((i, mapped.get((*k)?)?)));
+            for (i, v) in placed {
+                rows[i * dim..(i + 1) * dim].copy_from_slice(v);
             }
         }
         Ok(Tensor::from_vec(rows, (texts.len(), 1, dim), &self.device)?)
+    }
+
+    fn has_caption_prior(&self) -> bool {
+        self.prior.is_some()
     }
 
     fn mapped_caption(&self, text: &str) -> Result<Option<(String, f32)>> {

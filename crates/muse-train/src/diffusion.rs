@@ -591,7 +591,8 @@ pub fn train(
         "dataset": state.dataset,
         "classes": set.classes,
         "default_steps": 25,
-        // Chosen on the validation prompts for muse-t2i-fashion (docs/models.md): DDIM
+        // Chosen on the Fashion-MNIST validation prompts for muse-t2i-fashion (docs/models.md;
+        // not re-tuned for MNIST or folder datasets): DDIM
         // re-derives ε from the clipped x̂₀ (without it, guided samples of this pixel-space
         // model saturate), and guidance 4 at timesteps ≤ 500 is the most accurate setting whose
         // Fréchet distance stays below that of the previous default.

@@ -329,7 +329,8 @@ pub fn run(a: Args) -> Result<()> {
             "scheduler": out.scheduler.name(),
             "guidance": req.guidance,
             "guidance_max_timestep": req.guidance_max_timestep,
-            "use_clipped_model_output": req.use_clipped_model_output,
+            // A DDIM option: other schedulers ignore it, so it is reported for DDIM only.
+            "use_clipped_model_output": (out.scheduler == SchedulerKind::Ddim).then_some(req.use_clipped_model_output),
             "mapped_caption": mapped.map(|(caption, similarity)| serde_json::json!({"caption": caption, "similarity": similarity})),
             "timings": {"unet_ms_per_step": out.unet_ms_per_step, "total_ms": out.total_ms},
             "safety": if nsfw.is_some() { serde_json::json!(screening) } else { serde_json::json!("nsfw model not installed: images not screened") },

@@ -344,13 +344,14 @@ fn evaluate(a: EvaluateArgs) -> Result<()> {
     );
     pb.finish_and_clear();
     let report = report?;
+    let mapping = prompt_mapping(&pipe, &a.model, &prompts)?;
     let mut report_json = serde_json::to_value(&report)?;
     if let Some(obj) = report_json.as_object_mut() {
-        let prior = !a.no_caption_prior
-            && a.model
-                .join(muse_diffusion::caption_prior::PRIOR_FOLDER)
-                .is_dir();
+        let prior = pipe.text.as_ref().is_some_and(|t| t.has_caption_prior());
         obj.insert("caption_prior".into(), prior.into());
+        if let Some(m) = &mapping {
+            obj.insert("mapped_captions".into(), serde_json::to_value(m)?);
+        }
     }
     if a.json {
         use std::io::Write;
@@ -375,6 +376,98 @@ fn evaluate(a: EvaluateArgs) -> Result<()> {
                 r.images_per_sec
             );
         }
+        for (class, list) in mapping.iter().flatten().enumerate() {
+            for (prompt, m) in prompts[class].iter().zip(list) {
+                let Some(m) = m else { continue };
+                if m.class != Some(class) {
+                    eprintln!(
+                        "the caption prior maps {prompt:?} (class {class}) to {:?} (class {}), similarity {:.2}",
+                        m.caption,
+                        m.class.map_or("?".to_string(), |c| c.to_string()),
+                        m.similarity
+                    );
+                }
+            }
+        }
     }
     Ok(())
+}
+
+/// The training caption a prompt is mapped to by the model's caption prior.
+#[derive(serde::Serialize)]
+struct Mapped {
+    caption: String,
+    /// The class of that caption (`None` when the prior lists no classes).
+    class: Option<usize>,
+    similarity: f32,
+}
+
+/// `[class][prompt]` → the caption each evaluation prompt is drawn from (`None` for a blank
+/// prompt), for models with a caption prior; `None` for the others. A prompt mapped to another class's caption cannot
+/// score, whatever the UNet does, so the report says which ones are.
+fn prompt_mapping(
+    pipe: &muse_diffusion::pipeline::ImagePipeline,
+    model: &std::path::Path,
+    prompts: &[Vec<String>],
+) -> Result<Option<Vec<Vec<Option<Mapped>>>>> {
+    let Some(text) = pipe.text.as_ref().filter(|t| t.has_caption_prior()) else {
+        return Ok(None);
+    };
+    let Some(prior) = muse_diffusion::caption_prior::CaptionPrior::load_if_present(model)? else {
+        return Ok(None);
+    };
+    let class_of = |caption: &str| {
+        let cfg = prior.config();
+        let i = cfg.captions.iter().position(|c| c == caption)?;
+        cfg.caption_class.get(i).copied()
+    };
+    let mut out = Vec::with_capacity(prompts.len());
+    for list in prompts {
+        let mut row = Vec::with_capacity(list.len());
+        for p in list {
+            row.push(text.mapped_caption(p)?.map(|(caption, similarity)| Mapped {
+                class: class_of(&caption),
+                caption,
+                similarity,
+            }));
+        }
+        out.push(row);
+    }
+    Ok(Some(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The report's prompt mapping on the shipped model: a training caption maps to itself, an
+    /// unseen phrasing to a caption of its class, and every entry names a listed caption.
+    #[test]
+    fn prompt_mapping_names_the_caption_and_its_class() -> Result<()> {
+        let Some(model) = muse_test_utils::packaged("muse-t2i-fashion") else {
+            return Ok(());
+        };
+        if muse_test_utils::packaged(muse_test_utils::MINILM).is_none() {
+            return Ok(());
+        }
+        let pipe = crate::commands::image::load_pipeline(&model, &candle_core::Device::Cpu, true)?;
+        let prompts = vec![
+            vec!["a pullover".to_string()],
+            vec!["a leather purse".to_string(), " ".to_string()],
+        ];
+        let Some(m) = prompt_mapping(&pipe, &model, &prompts)? else {
+            anyhow::bail!("the shipped model has a caption prior");
+        };
+        let pullover = m[0][0].as_ref().context("no mapping")?;
+        assert_eq!(pullover.caption, "a pullover");
+        assert_eq!(pullover.class, Some(2));
+        assert!(pullover.similarity > 0.999, "{}", pullover.similarity);
+        let purse = m[1][0].as_ref().context("no mapping")?;
+        assert_eq!(purse.class, Some(8), "{}", purse.caption);
+        assert!(m[1][1].is_none(), "a blank prompt maps to nothing");
+        // Without the prior there is nothing to report.
+        let raw = crate::commands::image::load_pipeline(&model, &candle_core::Device::Cpu, false)?;
+        assert!(prompt_mapping(&raw, &model, &prompts)?.is_none());
+        Ok(())
+    }
 }

@@ -57,8 +57,8 @@ impl DdimScheduler {
     /// `use_clipped_model_output`). Off by default, as in diffusers, where the update then mixes
     /// the clamped x̂₀ with the unclamped ε. When x̂₀ is clamped often, as in a pixel-space model
     /// under classifier-free guidance, that mismatch pushes every step further out and the
-    /// samples saturate; measured on `muse-t2i-fashion` (docs/models.md), re-deriving ε halves
-    /// the Fréchet distance at guidance 2.
+    /// samples saturate; measured on `muse-t2i-fashion` (docs/models.md: validation prompts,
+    /// guidance 2 at t ≤ 500), re-deriving ε halves the Fréchet distance.
     pub fn with_clipped_model_output(mut self, on: bool) -> Self {
         self.use_clipped_model_output = on;
         self
