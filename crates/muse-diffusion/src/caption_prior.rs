@@ -43,6 +43,16 @@ pub struct CaptionPriorConfig {
     pub caption_class: Vec<usize>,
 }
 
+/// The training caption a prompt is mapped to.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MappedCaption {
+    pub caption: String,
+    /// The caption's class (`None` when the prior lists no classes).
+    pub class: Option<usize>,
+    /// Cosine similarity of the prompt's embedding to the caption's.
+    pub similarity: f32,
+}
+
 /// Training-caption embeddings and how to project onto them.
 #[derive(Debug, Clone)]
 pub struct CaptionPrior {
@@ -171,6 +181,16 @@ impl CaptionPrior {
                 Some((_, b)) if s.total_cmp(&b).is_le() => best,
                 _ => Some((i, s)),
             })
+    }
+
+    /// The caption nearest to `v`, with its class; `None` as for [`Self::nearest`].
+    pub fn mapped(&self, v: &[f32]) -> Option<MappedCaption> {
+        let (i, similarity) = self.nearest(v)?;
+        Some(MappedCaption {
+            caption: self.config.captions.get(i)?.clone(),
+            class: self.config.caption_class.get(i).copied(),
+            similarity,
+        })
     }
 
     /// Cosine similarities to every caption, in caption order; `None` for a zero, non-finite

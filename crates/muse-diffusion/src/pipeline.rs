@@ -20,6 +20,7 @@ use std::time::Instant;
 use candle_core::{DType, Device, Tensor};
 use serde::Deserialize;
 
+use crate::caption_prior::MappedCaption;
 use crate::error::{DiffusionError, Result, read_json};
 use crate::schedulers::{
     NoiseSource, Scheduler, SchedulerConfig, SchedulerKind, SeededNoise, ddim::DdimScheduler,
@@ -31,9 +32,9 @@ pub trait TextConditioner: Send + Sync {
     /// Encodes one tensor row per text.
     fn encode(&self, texts: &[String]) -> Result<Tensor>;
 
-    /// The training caption a prompt is mapped to, with its cosine similarity, for encoders
-    /// with a caption prior ([`crate::caption_prior`]); `None` for the others.
-    fn mapped_caption(&self, _text: &str) -> Result<Option<(String, f32)>> {
+    /// The training caption a prompt is mapped to, with its class and cosine similarity, for
+    /// encoders with a caption prior ([`crate::caption_prior`]); `None` for the others.
+    fn mapped_caption(&self, _text: &str) -> Result<Option<MappedCaption>> {
         Ok(None)
     }
 

@@ -16,7 +16,7 @@ use std::path::Path;
 use candle_core::{Device, Tensor};
 use muse_models::SentenceEmbedder;
 
-use crate::caption_prior::CaptionPrior;
+use crate::caption_prior::{CaptionPrior, MappedCaption};
 use crate::pipeline::TextConditioner;
 use crate::{DiffusionError, Result};
 
@@ -101,7 +101,7 @@ impl TextConditioner for SentenceConditioner {
         self.prior.is_some()
     }
 
-    fn mapped_caption(&self, text: &str) -> Result<Option<(String, f32)>> {
+    fn mapped_caption(&self, text: &str) -> Result<Option<MappedCaption>> {
         let Some(prior) = &self.prior else {
             return Ok(None);
         };
@@ -112,10 +112,7 @@ impl TextConditioner for SentenceConditioner {
             .embedder
             .embed(&[text])
             .map_err(|e| DiffusionError::input(format!("embedding the prompt: {e}")))?;
-        Ok(e.vectors
-            .first()
-            .and_then(|v| prior.nearest(v))
-            .and_then(|(i, sim)| Some((prior.config().captions.get(i)?.clone(), sim))))
+        Ok(e.vectors.first().and_then(|v| prior.mapped(v)))
     }
 }
 

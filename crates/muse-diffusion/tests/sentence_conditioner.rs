@@ -62,9 +62,10 @@ fn the_prior_maps_prompts_onto_training_captions() -> anyhow::Result<()> {
     let c = SentenceConditioner::new(muse_models::SentenceEmbedder::load(&dir)?, &dev)
         .with_prior(Some(prior))?;
     assert!(c.has_caption_prior());
-    let (caption, sim) = c
+    let mapped = c
         .mapped_caption("running shoe")?
         .ok_or_else(|| anyhow::anyhow!("no mapped caption"))?;
+    let (caption, sim) = (mapped.caption, mapped.similarity);
     assert!(captions.contains(&caption));
     assert!(sim > 0.3 && sim <= 1.0 + 1e-5, "{sim}");
     // The prompt's row is the mapped caption's own (projected) embedding.

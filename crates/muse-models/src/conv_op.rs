@@ -1,11 +1,14 @@
-//! A candle operation for 2-D convolution backed by [`muse_kernels::conv2d`] (im2col + GEMM),
-//! with a backward pass, so UNets both run and train at GEMM speed on the CPU.
+//! A candle operation for 2-D convolution backed by [`muse_kernels::conv2d`] (im2col + GEMM, or
+//! Winograd F(2×2, 3×3) where it applies), with a backward pass, so UNets both run and train at
+//! GEMM speed on the CPU.
 //!
 //! candle's own CPU convolution is used as the reference in the tests below; the two agree to
 //! float rounding. On other devices, or for other dtypes, [`conv2d`] falls back to candle's.
 
 use crate::bert_ops::contiguous_f32;
-use candle_core::{CpuStorage, CustomOp2, CustomOp3, Device, Layout, Result, Shape, Tensor};
+use candle_core::{
+    CpuStorage, CustomOp2, CustomOp3, Device, Layout, Result, Shape, Tensor, TensorId,
+};
 use muse_kernels::conv2d::{
     Conv2dShape, WinogradWeights, conv2d_backward, conv2d_forward_with, winograd_applies,
 };
@@ -23,9 +26,12 @@ struct Reserved(usize);
 
 impl Reserved {
     fn take(bytes: usize) -> Option<Self> {
+        if bytes > WINOGRAD_CACHE_BUDGET {
+            return None;
+        }
         // Add first, then check: two threads cannot both pass on the same remainder.
         let before = WINOGRAD_CACHED.fetch_add(bytes, Ordering::Relaxed);
-        if before + bytes > WINOGRAD_CACHE_BUDGET {
+        if before.saturating_add(bytes) > WINOGRAD_CACHE_BUDGET {
             WINOGRAD_CACHED.fetch_sub(bytes, Ordering::Relaxed);
             return None;
         }
@@ -39,9 +45,11 @@ impl Drop for Reserved {
     }
 }
 
-/// Filled contents of a [`WinogradCache`].
+/// Filled contents of a [`WinogradCache`]: the transforms, the weight they were computed from,
+/// and their share of the budget (held as long as any op still uses them).
 struct Held {
-    weights: Arc<WinogradWeights>,
+    weights: WinogradWeights,
+    weight: TensorId,
     _reserved: Reserved,
 }
 
@@ -49,7 +57,7 @@ struct Conv2dOp {
     stride: usize,
     padding: usize,
     /// The weight's Winograd filter transforms, when cached ([`WinogradCache`]).
-    winograd: Option<Arc<WinogradWeights>>,
+    winograd: Option<Arc<Held>>,
 }
 
 /// The kernel's geometry for input dims `x` and weight dims `w`.
@@ -73,12 +81,6 @@ fn geometry(x: &[usize], w: &[usize], stride: usize, padding: usize) -> Result<C
     })
 }
 
-impl Conv2dOp {
-    fn geometry(&self, x: &[usize], w: &[usize]) -> Result<Conv2dShape> {
-        geometry(x, w, self.stride, self.padding)
-    }
-}
-
 fn kernel_err(e: muse_kernels::KernelError) -> candle_core::Error {
     candle_core::Error::Msg(e.to_string())
 }
@@ -95,10 +97,11 @@ impl CustomOp2 for Conv2dOp {
         ws: &CpuStorage,
         wl: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let s = self.geometry(xl.dims(), wl.dims())?;
+        let s = geometry(xl.dims(), wl.dims(), self.stride, self.padding)?;
         let x = contiguous_f32(xs, xl, "conv2d input")?;
         let w = contiguous_f32(ws, wl, "conv2d weight")?;
-        let out = conv2d_forward_with(&s, x, w, self.winograd.as_deref()).map_err(kernel_err)?;
+        let pre = self.winograd.as_deref().map(|h| &h.weights);
+        let out = conv2d_forward_with(&s, x, w, pre).map_err(kernel_err)?;
         Ok((
             CpuStorage::F32(out),
             Shape::from((s.batch, s.c_out, s.out_h(), s.out_w())),
@@ -112,7 +115,7 @@ impl CustomOp2 for Conv2dOp {
         _res: &Tensor,
         grad_res: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let s = self.geometry(x.dims(), w.dims())?;
+        let s = geometry(x.dims(), w.dims(), self.stride, self.padding)?;
         let xv = x.flatten_all()?.to_vec1::<f32>()?;
         let wv = w.flatten_all()?.to_vec1::<f32>()?;
         let gv = grad_res.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
@@ -182,13 +185,14 @@ impl CustomOp3 for Conv2dOp {
 
 /// The Winograd filter transforms of one layer's weight, computed on the first call that takes
 /// the Winograd path and reused after: 16/9 of the weight's size in memory, for layers whose
-/// output is at least 16×16. Weights that are `Var`s (training) change between calls and are
-/// never cached. All caches of a process together hold at most [`WINOGRAD_CACHE_BUDGET`] bytes
+/// output is at least 16×16. Weights that take part in autograd (a `Var`, or anything computed
+/// from one: training) change between calls and are never cached. A cache belongs to one weight
+/// tensor: called with another, it runs uncached. All caches of a process together hold at most [`WINOGRAD_CACHE_BUDGET`] bytes
 /// (the ddpm-cifar10-32 UNet needs ≈ 73 MB, counted from its layer shapes; a Stable Diffusion
 /// UNet in f32 would want several GB, by its size): layers past the budget run uncached —
 /// im2col at batches below 4. A dropped model gives its share back.
 #[derive(Clone, Default)]
-pub struct WinogradCache(Arc<OnceLock<Held>>);
+pub struct WinogradCache(Arc<OnceLock<Arc<Held>>>);
 
 impl std::fmt::Debug for WinogradCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -197,35 +201,39 @@ impl std::fmt::Debug for WinogradCache {
 }
 
 impl WinogradCache {
+    /// The transforms of `weight` (the caller's tensor, before any copy: its id and autograd
+    /// state decide), filled on first use; `None` to run uncached.
     fn get(
         &self,
         x: &Tensor,
         weight: &Tensor,
         stride: usize,
         padding: usize,
-    ) -> Result<Option<Arc<WinogradWeights>>> {
-        if weight.is_variable() {
+    ) -> Result<Option<Arc<Held>>> {
+        if weight.track_op() {
             return Ok(None);
+        }
+        if let Some(held) = self.0.get() {
+            return Ok((held.weight == weight.id()).then(|| held.clone()));
         }
         let s = geometry(x.dims(), weight.dims(), stride, padding)?;
         if !winograd_applies(&s) {
             return Ok(None);
         }
-        if let Some(held) = self.0.get() {
-            return Ok(Some(held.weights.clone()));
-        }
-        let Some(reserved) = Reserved::take(s.c_out * s.c_in * 16 * std::mem::size_of::<f32>())
+        let Some(reserved) = WinogradWeights::bytes_for(s.c_out, s.c_in).and_then(Reserved::take)
         else {
             return Ok(None);
         };
         let values = weight.flatten_all()?.to_vec1::<f32>()?;
-        let held = Held {
-            weights: Arc::new(WinogradWeights::new(s.c_out, s.c_in, &values).map_err(kernel_err)?),
+        let held = Arc::new(Held {
+            weights: WinogradWeights::new(s.c_out, s.c_in, &values).map_err(kernel_err)?,
+            weight: weight.id(),
             _reserved: reserved,
-        };
+        });
         // When another thread filled the cache first, `held` is dropped here and its share of
         // the budget given back.
-        Ok(Some(self.0.get_or_init(|| held).weights.clone()))
+        let kept = self.0.get_or_init(|| held);
+        Ok((kept.weight == weight.id()).then(|| kept.clone()))
     }
 }
 
@@ -263,12 +271,12 @@ pub fn conv2d_bias(
             None => Ok(y),
         };
     }
-    let x = x.contiguous()?;
-    let weight = weight.contiguous()?;
     let winograd = match cache {
-        Some(c) => c.get(&x, &weight, stride, padding)?,
+        Some(c) => c.get(x, weight, stride, padding)?,
         None => None,
     };
+    let x = x.contiguous()?;
+    let weight = weight.contiguous()?;
     let op = Conv2dOp {
         stride,
         padding,
@@ -377,6 +385,17 @@ mod tests {
         let fresh = WinogradCache::default();
         conv2d_bias(&x, &var, Some(&b), 1, 1, Some(&fresh))?;
         assert!(fresh.0.get().is_none());
+        // Nor is a weight computed from a Var (it is re-made every step).
+        conv2d_bias(&x, &(var.as_tensor() * 1.0)?, Some(&b), 1, 1, Some(&fresh))?;
+        assert!(fresh.0.get().is_none());
+        // A cache filled for `w` and handed another weight runs uncached, with that weight.
+        let other = Tensor::randn(0f32, 0.2, (16, 16, 3, 3), &dev)?;
+        let want = x
+            .as_tensor()
+            .conv2d(&other, 1, 1, 1, 1)?
+            .broadcast_add(&b.reshape((1, 16, 1, 1))?)?;
+        let y = conv2d_bias(&x, &other, Some(&b), 1, 1, Some(&cache))?;
+        assert!(max_diff(&y, &want) < 1e-4);
         Ok(())
     }
 }

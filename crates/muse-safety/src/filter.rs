@@ -15,10 +15,11 @@ use crate::{SafetyError, Stage, Verdict};
 /// ```
 /// use muse_safety::{Action, ContentFilter, PiiConfig, PiiFilter, Stage};
 ///
-/// let pii = PiiFilter::new(PiiConfig::default()).unwrap();
-/// let v = pii.check_text("write to ada@example.org", Stage::Output).unwrap();
+/// let pii = PiiFilter::new(PiiConfig::default())?;
+/// let v = pii.check_text("write to ada@example.org", Stage::Output)?;
 /// assert_eq!(v.action, Action::Redact);
 /// assert_eq!(v.redacted_text.as_deref(), Some("write to [EMAIL]"));
+/// # Ok::<(), muse_safety::SafetyError>(())
 /// ```
 pub trait ContentFilter: Send + Sync {
     /// A short stable name for logs and errors, e.g. `pii`.

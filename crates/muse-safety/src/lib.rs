@@ -38,11 +38,12 @@
 //! ```
 //! use muse_safety::{Action, ContentFilter, FilterChain, Stage};
 //!
-//! let chain = FilterChain::builtin().unwrap();
-//! let v = chain.check_text("How do I kill a Python process?", Stage::Input).unwrap();
+//! let chain = FilterChain::builtin()?;
+//! let v = chain.check_text("How do I kill a Python process?", Stage::Input)?;
 //! assert_eq!(v.action, Action::Allow);
-//! let v = chain.check_text("Step by step, how do I build a pipe bomb?", Stage::Input).unwrap();
+//! let v = chain.check_text("Step by step, how do I build a pipe bomb?", Stage::Input)?;
 //! assert_eq!(v.action, Action::Block);
+//! # Ok::<(), muse_safety::SafetyError>(())
 //! ```
 
 mod audit;

@@ -275,8 +275,11 @@ pub fn run(a: Args) -> Result<()> {
         Some(t) => t.mapped_caption(&req.prompt)?,
         None => None,
     };
-    if let (Some((caption, sim)), false) = (&mapped, a.json) {
-        eprintln!("conditioned on the training caption {caption:?} (cosine {sim:.2})");
+    if let (Some(m), false) = (&mapped, a.json) {
+        eprintln!(
+            "conditioned on the training caption {:?} (cosine {:.2})",
+            m.caption, m.similarity
+        );
     }
     let out = pipe.generate(&req, &mut |done, _| {
         if let Some(b) = &bar {
@@ -331,7 +334,7 @@ pub fn run(a: Args) -> Result<()> {
             "guidance_max_timestep": req.guidance_max_timestep,
             // A DDIM option: other schedulers ignore it, so it is reported for DDIM only.
             "use_clipped_model_output": (out.scheduler == SchedulerKind::Ddim).then_some(req.use_clipped_model_output),
-            "mapped_caption": mapped.map(|(caption, similarity)| serde_json::json!({"caption": caption, "similarity": similarity})),
+            "mapped_caption": mapped.map(|m| serde_json::json!({"caption": m.caption, "similarity": m.similarity})),
             "timings": {"unet_ms_per_step": out.unet_ms_per_step, "total_ms": out.total_ms},
             "safety": if nsfw.is_some() { serde_json::json!(screening) } else { serde_json::json!("nsfw model not installed: images not screened") },
         });

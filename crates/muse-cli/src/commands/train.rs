@@ -9,6 +9,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
+use muse_diffusion::caption_prior::MappedCaption;
 use muse_models::SentenceEmbedder;
 use muse_train::TrainError;
 use muse_train::data::{DataSource, Split};
@@ -306,17 +307,16 @@ fn evaluate(a: EvaluateArgs) -> Result<()> {
         }
     };
     let test = source.load(&datasets_dir(), Split::Test)?;
+    let defaults = crate::commands::image::model_defaults(&a.model);
     let opts = muse_train::evaluate::EvalOptions {
         per_class: a.per_class,
         steps: a.steps,
         guidances: a.guidance.clone(),
-        guidance_max_timestep: a
-            .guidance_max_timestep
-            .or(crate::commands::image::model_defaults(&a.model).guidance_max_timestep),
+        guidance_max_timestep: a.guidance_max_timestep.or(defaults.guidance_max_timestep),
         scheduler,
         use_clipped_model_output: a
             .clipped_model_output
-            .unwrap_or(crate::commands::image::model_defaults(&a.model).use_clipped_model_output),
+            .unwrap_or(defaults.use_clipped_model_output),
         seed: a.seed,
     };
     let pb = bar(prompts.len() * a.per_class * a.guidance.len());
@@ -344,11 +344,10 @@ fn evaluate(a: EvaluateArgs) -> Result<()> {
     );
     pb.finish_and_clear();
     let report = report?;
-    let mapping = prompt_mapping(&pipe, &a.model, &prompts)?;
+    let mapping = prompt_mapping(&pipe, &prompts)?;
     let mut report_json = serde_json::to_value(&report)?;
     if let Some(obj) = report_json.as_object_mut() {
-        let prior = pipe.text.as_ref().is_some_and(|t| t.has_caption_prior());
-        obj.insert("caption_prior".into(), prior.into());
+        obj.insert("caption_prior".into(), mapping.is_some().into());
         if let Some(m) = &mapping {
             obj.insert("mapped_captions".into(), serde_json::to_value(m)?);
         }
@@ -393,47 +392,26 @@ fn evaluate(a: EvaluateArgs) -> Result<()> {
     Ok(())
 }
 
-/// The training caption a prompt is mapped to by the model's caption prior.
-#[derive(serde::Serialize)]
-struct Mapped {
-    caption: String,
-    /// The class of that caption (`None` when the prior lists no classes).
-    class: Option<usize>,
-    similarity: f32,
-}
-
-/// `[class][prompt]` → the caption each evaluation prompt is drawn from (`None` for a blank
-/// prompt), for models with a caption prior; `None` for the others. A prompt mapped to another class's caption cannot
-/// score, whatever the UNet does, so the report says which ones are.
+/// `[class][prompt]` → the training caption each evaluation prompt is drawn from (`None` for a
+/// blank prompt), for models with a caption prior; `None` for the others. A prompt mapped to
+/// another class's caption cannot score, whatever the UNet does, so the report says which ones
+/// are.
 fn prompt_mapping(
     pipe: &muse_diffusion::pipeline::ImagePipeline,
-    model: &std::path::Path,
     prompts: &[Vec<String>],
-) -> Result<Option<Vec<Vec<Option<Mapped>>>>> {
+) -> Result<Option<Vec<Vec<Option<MappedCaption>>>>> {
     let Some(text) = pipe.text.as_ref().filter(|t| t.has_caption_prior()) else {
         return Ok(None);
     };
-    let Some(prior) = muse_diffusion::caption_prior::CaptionPrior::load_if_present(model)? else {
-        return Ok(None);
-    };
-    let class_of = |caption: &str| {
-        let cfg = prior.config();
-        let i = cfg.captions.iter().position(|c| c == caption)?;
-        cfg.caption_class.get(i).copied()
-    };
-    let mut out = Vec::with_capacity(prompts.len());
-    for list in prompts {
-        let mut row = Vec::with_capacity(list.len());
-        for p in list {
-            row.push(text.mapped_caption(p)?.map(|(caption, similarity)| Mapped {
-                class: class_of(&caption),
-                caption,
-                similarity,
-            }));
-        }
-        out.push(row);
-    }
-    Ok(Some(out))
+    let mapping = prompts
+        .iter()
+        .map(|list| {
+            list.iter()
+                .map(|p| text.mapped_caption(p))
+                .collect::<muse_diffusion::Result<Vec<_>>>()
+        })
+        .collect::<muse_diffusion::Result<_>>()?;
+    Ok(Some(mapping))
 }
 
 #[cfg(test)]
@@ -455,7 +433,7 @@ mod tests {
             vec!["a pullover".to_string()],
             vec!["a leather purse".to_string(), " ".to_string()],
         ];
-        let Some(m) = prompt_mapping(&pipe, &model, &prompts)? else {
+        let Some(m) = prompt_mapping(&pipe, &prompts)? else {
             anyhow::bail!("the shipped model has a caption prior");
         };
         let pullover = m[0][0].as_ref().context("no mapping")?;
@@ -467,7 +445,7 @@ mod tests {
         assert!(m[1][1].is_none(), "a blank prompt maps to nothing");
         // Without the prior there is nothing to report.
         let raw = crate::commands::image::load_pipeline(&model, &candle_core::Device::Cpu, false)?;
-        assert!(prompt_mapping(&raw, &model, &prompts)?.is_none());
+        assert!(prompt_mapping(&raw, &prompts)?.is_none());
         Ok(())
     }
 }

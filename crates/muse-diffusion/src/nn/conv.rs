@@ -1,5 +1,6 @@
 //! The one 2-D convolution of muse-diffusion. Every convolution in every model goes through
-//! [`Conv2d::forward`], which runs Muse's im2col + GEMM kernel ([`muse_models::conv_op`]): about
+//! [`Conv2d::forward`], which runs Muse's im2col + GEMM kernel, or Winograd F(2×2, 3×3) with the
+//! layer's cached filter transforms where it applies ([`muse_models::conv_op`]): im2col is about
 //! 3× candle's CPU convolution forward, and with a backward pass that is GEMM-based too (candle's
 //! input gradient is a direct loop), which is what makes training a UNet on a CPU practical
 //! (`cargo run --release -p muse-models --example conv_bench`).

@@ -41,11 +41,11 @@ pub(super) fn applies(s: &Conv2dShape) -> bool {
         && s.out_w() >= 16
 }
 
-/// False when `MUSE_NO_WINOGRAD` is set (to any value): im2col + GEMM for every convolution, for
-/// A/B measurements.
+/// False when `MUSE_NO_WINOGRAD` is set to anything but empty or `0`: im2col + GEMM for every
+/// convolution, for A/B measurements.
 fn enabled() -> bool {
     static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *ON.get_or_init(|| std::env::var_os("MUSE_NO_WINOGRAD").is_none())
+    *ON.get_or_init(|| std::env::var("MUSE_NO_WINOGRAD").map_or(true, |v| v.is_empty() || v == "0"))
 }
 
 /// Tiles per column and per row of the output.
@@ -62,7 +62,7 @@ fn filter_1d(a: f32, b: f32, c: f32) -> [f32; 4] {
 fn transform_weights(c_out: usize, c_in: usize, w: &[f32]) -> Vec<f32> {
     let kc = c_out * c_in;
     let mut u = vec![0f32; XI * kc];
-    for (e, g) in w.chunks_exact(9).enumerate().take(kc) {
+    for (e, g) in w.chunks_exact(9).enumerate() {
         // Columns of G g: the filter's three columns through G.
         let cols: [[f32; 4]; 3] = [0, 1, 2].map(|j| filter_1d(g[j], g[3 + j], g[6 + j]));
         for (i, row) in (0..4)
@@ -94,9 +94,12 @@ impl std::fmt::Debug for WinogradWeights {
 }
 
 impl WinogradWeights {
-    /// Bytes held by the transforms.
-    pub fn bytes(&self) -> usize {
-        self.u.len() * std::mem::size_of::<f32>()
+    /// Bytes the transforms of a `[c_out, c_in, 3, 3]` weight take (`None` on overflow), so a
+    /// cache can budget them before computing them.
+    pub fn bytes_for(c_out: usize, c_in: usize) -> Option<usize> {
+        c_out
+            .checked_mul(c_in)?
+            .checked_mul(XI * std::mem::size_of::<f32>())
     }
 
     /// Transforms OIHW 3×3 weights `[c_out, c_in, 3, 3]`.
@@ -104,7 +107,8 @@ impl WinogradWeights {
     /// # Errors
     /// [`KernelError::Shape`] when `weight` does not hold `c_out · c_in · 9` values.
     pub fn new(c_out: usize, c_in: usize, weight: &[f32]) -> Result<Self, KernelError> {
-        if weight.len() != c_out * c_in * 9 || c_out == 0 || c_in == 0 {
+        let values = c_out.checked_mul(c_in).and_then(|n| n.checked_mul(9));
+        if values != Some(weight.len()) || c_out == 0 || c_in == 0 {
             return Err(KernelError::Shape(format!(
                 "winograd: {} weight values for {c_out}x{c_in}x3x3",
                 weight.len()
@@ -220,6 +224,8 @@ fn transform_channel(
             let mut planes = v.chunks_exact_mut(stride).skip(4 * r);
             let mut next = || planes.next().map(|pl| &mut pl[base..base + tw]);
             let (Some(v0), Some(v1), Some(v2), Some(v3)) = (next(), next(), next(), next()) else {
+                // `v` holds 16 planes by construction; fail loudly in tests if that ever breaks.
+                debug_assert!(false, "winograd: fewer than 16 tile planes");
                 return;
             };
             input_columns(v0, v1, v2, v3, te, to);
